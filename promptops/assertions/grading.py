@@ -1,0 +1,283 @@
+"""Validation and grading: the one place where ``not-``, weights, thresholds and substitution apply.
+
+Spec keys: ``type`` (required), ``value``, ``weight`` (≥ 0, default 1), ``threshold`` (a minimum
+score in [0, 1] for scored types such as ``similar``, ``levenshtein``, ``llm-rubric``, ``python``;
+the limit itself for ``latency`` and ``cost``), ``description``, plus the keys a type declares
+(``provider``/``model`` for ``llm-rubric``).
+
+In ``value`` (a string, or strings inside a list or mapping) the exact placeholders
+``{{ expected }}`` and ``{{ vars.<name> }}`` (spaces optional) are replaced; a string that is only a
+placeholder takes the raw value (a list stays a list). No Jinja is involved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import inspect
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import AssertionType, Check, GradeContext, GradeError, GradeResult
+from .registry import NOT_PREFIX, assertion_types, lookup, registry
+
+COMMON_KEYS = frozenset({"type", "value", "weight", "threshold", "description"})
+_PLACEHOLDER = re.compile(r"\{\{\s*(expected|vars\.([A-Za-z_][A-Za-z0-9_]*))\s*\}\}")
+_EPSILON = 1e-9  # scores like 1 - 1/5 must meet a threshold of 0.8
+
+
+@dataclass
+class Grade:
+    """A case's verdict: weighted mean ``score``, the failing reasons, and one dict per assertion."""
+
+    passed: bool
+    score: float
+    reason: str
+    components: list[dict[str, Any]] = field(default_factory=list)
+
+
+# -- validation -------------------------------------------------------------------------------
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def has_placeholder(value: Any) -> bool:
+    """Whether ``value`` (or anything inside it) uses ``{{ expected }}`` or ``{{ vars.x }}``."""
+    if isinstance(value, str):
+        return bool(_PLACEHOLDER.search(value))
+    if isinstance(value, (list, tuple)):
+        return any(has_placeholder(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_placeholder(v) for v in value.values())
+    return False
+
+
+def references_expected(spec: dict[str, Any]) -> bool:
+    """Whether an assertion's value uses ``{{ expected }}``."""
+    def walk(value: Any) -> bool:
+        if isinstance(value, str):
+            return any(m.group(1) == "expected" for m in _PLACEHOLDER.finditer(value))
+        if isinstance(value, (list, tuple)):
+            return any(walk(v) for v in value)
+        if isinstance(value, dict):
+            return any(walk(v) for v in value.values())
+        return False
+
+    return isinstance(spec, dict) and walk(spec.get("value"))
+
+
+def _check_value_kind(atype: AssertionType, value: Any) -> None:
+    name, kind = atype.name, atype.value
+    ok = {
+        "any": True,
+        "string": isinstance(value, str) or _number(value),
+        "number": _number(value) and value >= 0,
+        "strings": (isinstance(value, str) and value.strip() != "") or (
+            isinstance(value, list) and bool(value) and all(isinstance(v, str) or _number(v) for v in value)),
+        "schema": isinstance(value, (dict, bool, str)),
+        "path": isinstance(value, str),
+    }.get(kind, True)
+    if not ok:
+        wanted = {"string": "a string", "number": "a number ≥ 0", "strings": "a string or a non-empty list of strings",
+                  "schema": "a JSON schema (a mapping)", "path": "'path/to/file.py:function_name'"}[kind]
+        raise ValueError(f"'{name}' value must be {wanted}, got {value!r}")
+
+
+def validate_assertion(spec: Any) -> None:
+    """Raise ``ValueError`` with a readable message when ``spec`` is not a usable assertion."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"an assertion is a mapping with 'type' (and usually 'value'), got {spec!r}")
+    type_name = spec.get("type")
+    if not isinstance(type_name, str) or not type_name:
+        raise ValueError(f"assertion without a 'type': {spec!r}")
+    atype, negate = lookup(type_name)
+    if atype is None:
+        close = difflib.get_close_matches(type_name, sorted(assertion_types()), n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; known types: {', '.join(sorted(registry()))}"
+        raise ValueError(f"unknown assertion type '{type_name}'{hint}")
+    unknown = sorted(set(spec) - COMMON_KEYS - atype.keys)
+    if unknown:
+        allowed = ", ".join(sorted(COMMON_KEYS | atype.keys))
+        raise ValueError(f"'{type_name}' does not take key(s) {', '.join(unknown)} (allowed: {allowed})")
+    if "weight" in spec and not (_number(spec["weight"]) and spec["weight"] >= 0):
+        raise ValueError(f"'{type_name}' weight must be a number ≥ 0, got {spec['weight']!r}")
+    value, threshold = spec.get("value"), spec.get("threshold")
+    if atype.threshold == "limit":
+        if value is not None and threshold is not None:
+            raise ValueError(f"'{type_name}' takes its limit as value or threshold, not both")
+        value = value if value is not None else threshold
+        if value is None:
+            raise ValueError(f"'{type_name}' needs a limit: value: <number>")
+    elif threshold is not None:
+        if atype.threshold == "none":
+            raise ValueError(f"'{type_name}' takes no threshold (it passes or fails outright)")
+        if not (_number(threshold) and 0 <= threshold <= 1):
+            raise ValueError(f"'{type_name}' threshold must be a number between 0 and 1, got {threshold!r}")
+    if value is None:
+        if atype.value_required:
+            raise ValueError(f"'{type_name}' needs a value ({atype.description})")
+        return
+    if atype.value == "none":
+        raise ValueError(f"'{type_name}' takes no value")
+    if has_placeholder(value) and not isinstance(value, list):
+        return  # checked after substitution, when the case is graded
+    _check_value_kind(atype, value)
+    if atype.check_value is not None and not has_placeholder(value):
+        atype.check_value(value)
+
+
+# -- substitution -----------------------------------------------------------------------------
+
+def substitute(value: Any, expected: Any = None, variables: dict[str, Any] | None = None) -> Any:
+    """Replace ``{{ expected }}`` and ``{{ vars.x }}`` in ``value``; raises GradeError when one is missing."""
+    if isinstance(value, list):
+        return [substitute(v, expected, variables) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, expected, variables) for k, v in value.items()}
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+
+    def resolve(match: re.Match[str]) -> Any:
+        if match.group(1) == "expected":
+            if expected is None:
+                raise GradeError("the assertion uses {{ expected }} but the case has no expected value")
+            return expected
+        name = match.group(2)
+        if variables is None or name not in variables:
+            raise GradeError(f"the assertion uses {{{{ vars.{name} }}}} but the case has no variable '{name}'")
+        return variables[name]
+
+    whole = _PLACEHOLDER.fullmatch(value.strip())
+    if whole:
+        return resolve(whole)
+    return _PLACEHOLDER.sub(lambda m: _text(resolve(m)), value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+# -- shorthand: expected ----------------------------------------------------------------------
+
+EQUALS_EXPECTED: dict[str, Any] = {"type": "equals", "value": "{{ expected }}"}
+
+
+def expected_assertion(prompt_asserts: list[dict[str, Any]], expected: Any) -> list[dict[str, Any]]:
+    """The assertions that check a case's ``expected``: the prompt's defaults that use
+    ``{{ expected }}``, or, when none does, ``equals`` on expected. Empty when expected is None."""
+    if expected is None:
+        return []
+    using = [dict(spec) for spec in prompt_asserts if references_expected(spec)]
+    return using or [dict(EQUALS_EXPECTED)]
+
+
+def case_specs(prompt_asserts: list[dict[str, Any]] | None, case_asserts: list[dict[str, Any]] | None,
+               expected: Any) -> list[dict[str, Any]]:
+    """The assertions a case is graded with.
+
+    The case's own assertions, then the prompt's defaults: those that do not use ``{{ expected }}``
+    always, those that do only when the case has an expected value. When the case has an
+    expected value that none of these uses, ``equals`` on it is added, so an expected value is
+    never silently ignored.
+    """
+    specs = [dict(spec) for spec in (case_asserts or [])]
+    for spec in prompt_asserts or []:
+        if not references_expected(spec) or expected is not None:
+            specs.append(dict(spec))
+    if expected is not None and not any(references_expected(spec) for spec in specs):
+        specs.append(dict(EQUALS_EXPECTED))
+    return specs
+
+
+# -- grading ----------------------------------------------------------------------------------
+
+async def _grade_one(spec: Any, output: str, expected: Any, variables: dict[str, Any],
+                     latency_ms: float | None, cost_usd: float | None, ctx: GradeContext) -> dict[str, Any]:
+    type_name = spec.get("type") if isinstance(spec, dict) else None
+    weight = spec.get("weight", 1) if isinstance(spec, dict) else 1
+    threshold: float | None = None
+    error = False
+    try:
+        validate_assertion(spec)
+        atype, negate = lookup(type_name)
+        value = substitute(spec.get("value"), expected, variables)
+        if atype.threshold == "limit":
+            value = value if value is not None else spec.get("threshold")
+        elif atype.threshold == "score":
+            threshold = spec.get("threshold", atype.default_threshold)
+        if value is not None:
+            try:
+                _check_value_kind(atype, value)
+                if atype.check_value is not None:
+                    atype.check_value(value)
+            except ValueError as exc:
+                raise GradeError(str(exc)) from None
+        check = Check(spec=spec, threshold=threshold, vars=variables, expected=expected,
+                      latency_ms=latency_ms, cost_usd=cost_usd, ctx=ctx)
+        result = atype.handler(output, value, check)
+        if inspect.isawaitable(result):
+            result = await result
+        if not isinstance(result, GradeResult):
+            raise GradeError(f"handler returned {type(result).__name__}, not a GradeResult")
+        passed, score, reason = result.passed, max(0.0, min(1.0, float(result.score))), result.reason
+        if threshold is not None:
+            passed = score + _EPSILON >= threshold
+            reason = f"{reason} ({'≥' if passed else '<'} threshold {threshold:g})"
+        if negate:
+            passed, score = not passed, 1.0 - score
+    except (GradeError, ValueError) as exc:
+        passed, score, reason, error = False, 0.0, f"error: {exc}", True
+    except Exception as exc:  # a bug in a handler fails this assertion, never the whole eval
+        passed, score, reason, error = False, 0.0, f"error: {type(exc).__name__}: {exc}", True
+    component = {"type": type_name, "passed": passed, "score": round(score, 6), "weight": weight,
+                 "reason": f"{type_name}: {reason}", "error": error}
+    if threshold is not None:
+        component["threshold"] = threshold
+    if isinstance(spec, dict) and spec.get("description"):
+        component["description"] = spec["description"]
+    return component
+
+
+async def grade(specs: list[dict[str, Any]], output: str | None, *, expected: Any = None,
+                vars: dict[str, Any] | None = None, latency_ms: float | None = None,
+                cost_usd: float | None = None, ctx: GradeContext | None = None,
+                case_threshold: float | None = None) -> Grade:
+    """Grade one output against a case's assertions (see :func:`case_specs` for which apply).
+
+    The score is the weighted mean of the assertion scores (a plain mean when every weight is 0).
+    Without ``case_threshold`` the case passes when every assertion of non-zero weight passes;
+    with it, when the score is at least the threshold. No output (a provider error) fails.
+    """
+    if output is None:
+        return Grade(False, 0.0, "no output", [])
+    if not specs:
+        return Grade(True, 1.0, "no assertions", [])
+    ctx = ctx or GradeContext()
+    variables = dict(vars or {})
+    components = list(await asyncio.gather(*(
+        _grade_one(spec, output, expected, variables, latency_ms, cost_usd, ctx) for spec in specs)))
+    weights = [c["weight"] if _number(c["weight"]) and c["weight"] >= 0 else 1 for c in components]
+    total = sum(weights)
+    if total > 0:
+        score = sum(w * c["score"] for w, c in zip(weights, components)) / total
+    else:
+        score = sum(c["score"] for c in components) / len(components)
+    failing = [c for w, c in zip(weights, components) if w > 0 and not c["passed"]]
+    if case_threshold is not None:
+        passed = score + _EPSILON >= case_threshold
+        head = f"score {score:.3f} {'≥' if passed else '<'} case threshold {case_threshold:g}"
+        reason = head if passed or not failing else f"{head}: " + "; ".join(c["reason"] for c in failing)
+    else:
+        passed = not failing
+        if not passed:
+            reason = "; ".join(c["reason"] for c in failing)
+        else:
+            reason = components[0]["reason"] if len(components) == 1 else f"all {len(components)} assertions passed"
+    return Grade(passed, round(score, 6), reason, components)
