@@ -1,0 +1,1 @@
+"""The ``promptops`` command line: a thin Typer layer over the library."""

@@ -1,0 +1,82 @@
+"""What every command shares: the project config, console output, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+STATE: dict[str, Any] = {"root": None}
+
+
+def config():
+    from ..config import load_config
+
+    return _config(STATE["root"])
+
+
+@lru_cache(maxsize=4)
+def _config(root: str | None):
+    from ..config import load_config
+
+    return load_config(Path(root) if root else None)
+
+
+@lru_cache(maxsize=1)
+def console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+@lru_cache(maxsize=1)
+def err_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*["" if v is None else str(v) for v in r])
+    console().print(t)
+
+
+def history():
+    from ..history import History
+
+    cfg = config()
+    return History(cfg.root, cfg.prompts_dir, label_resolver=label_resolver(cfg))
+
+
+def label_resolver(cfg):
+    """name@label resolves through the deployments in the store (opened only when needed)."""
+
+    def resolve(name: str, label: str) -> str | None:
+        try:
+            from ..deploy import label_commit
+        except ImportError:
+            return None
+        return label_commit(cfg, name, label)
+
+    return resolve
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"

@@ -1,0 +1,74 @@
+"""Entry point: the Typer app, global options, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from .. import __version__
+from . import common
+
+app = typer.Typer(name="promptops", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Prompts as versioned files in git: eval, review, promote, serve, fine-tune.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"promptops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    root: Optional[str] = typer.Option(None, "--root", "-C", help="Project folder (default: found from the cwd)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """promptops: prompt management and versioning."""
+    common.STATE["root"] = root
+
+
+def _register() -> None:
+    from . import demo_cmd, eval_cmd, init_cmd, prompts_cmd
+
+    for module in (init_cmd, prompts_cmd, eval_cmd, demo_cmd):
+        module.register(app)
+    for name in ("ci_cmd", "deploy_cmd", "server_cmd", "escalate_cmd"):
+        try:
+            module = __import__(f"promptops.cli.{name}", fromlist=["register"])
+        except ModuleNotFoundError:
+            continue
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Run the CLI; library errors become a one-line message and their exit code."""
+    from ..errors import PromptopsError
+
+    try:
+        app(standalone_mode=False)
+    except PromptopsError as exc:
+        common.err_console().print(f"error: {exc.one_line()}", markup=False, style="red")
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        common.err_console().print("interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and friends
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

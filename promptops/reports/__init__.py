@@ -1,0 +1,31 @@
+"""Reports from one :class:`~promptops.runner.EvalReport`: JSON, Markdown, HTML, terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..runner import EvalReport
+from .html import render_html
+from .markdown import render_markdown
+
+__all__ = ["render_html", "render_markdown", "to_json", "write_reports"]
+
+
+def to_json(report: EvalReport) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str)
+
+
+def write_reports(report: EvalReport, *, json_path: str | None = None, markdown_path: str | None = None,
+                  html_path: str | None = None) -> list[Path]:
+    """Write whichever reports were asked for; returns the paths written."""
+    written = []
+    for path, render in ((json_path, to_json), (markdown_path, render_markdown), (html_path, render_html)):
+        if path:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_text(render(report), encoding="utf-8")
+            tmp.replace(target)  # never a half-written report
+            written.append(target)
+    return written

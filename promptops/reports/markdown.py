@@ -1,0 +1,51 @@
+"""Markdown report: a summary table, then failures per prompt and model (folded)."""
+
+from __future__ import annotations
+
+from ..results import ModelSummary
+from ..runner import EvalReport
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def interval(s: ModelSummary) -> str:
+    return f"{pct(s.accuracy)} [{pct(s.ci_low)}, {pct(s.ci_high)}]"
+
+
+def ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} ms"
+
+
+def cell(text, limit: int = 120) -> str:
+    text = "" if text is None else str(text)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_markdown(report: EvalReport, max_failures: int = 20) -> str:
+    lines = ["## promptops eval", "",
+             "| prompt | version | model | accuracy [95% CI] | passed | failed | errors | p50 | p95 | cost |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for s in report.summaries:
+        lines.append(f"| {s.prompt} | `{s.version}` | {s.model} | {interval(s)} | {s.passed} | {s.failed} | "
+                     f"{s.errors} | {ms(s.latency_p50_ms)} | {ms(s.latency_p95_ms)} | ${s.cost_usd:.4f} |")
+    lines.append("")
+    lines.append(f"{report.calls} calls, {report.cached} cached, {report.duration_s:.1f} s.")
+    for s in report.summaries:
+        bad = [r for r in s.results if r.status != "pass"]
+        if s.pass_hat_k is not None:
+            lines += ["", f"{s.prompt} × {s.model}: pass^{s.repeat} = {pct(s.pass_hat_k)}, "
+                          f"consistency {pct(s.consistency)}"]
+        if not bad:
+            continue
+        lines += ["", f"<details><summary>{s.prompt} × {s.model}: {len(bad)} not passing</summary>", "",
+                  "| case | status | expected | output | reason |", "|---|---|---|---|---|"]
+        for r in sorted(bad, key=lambda r: (r.status != "error", r.case_id))[:max_failures]:
+            lines.append(f"| {cell(r.case_id, 40)} | {r.status} | {cell(r.expected, 40)} | "
+                         f"{cell(r.output if r.error is None else r.error, 80)} | {cell(r.reason, 80)} |")
+        if len(bad) > max_failures:
+            lines.append(f"| … | {len(bad) - max_failures} more | | | |")
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"

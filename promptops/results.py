@@ -1,0 +1,140 @@
+"""Eval results and the numbers computed from them.
+
+One :class:`CaseResult` per (prompt version, model, case, repeat). :func:`summarize` turns a
+list of them into a :class:`ModelSummary`: accuracy with a 95 % Wilson interval, errors counted
+apart from failures, latency percentiles, tokens, cost, pass^k and consistency over repeats, and
+per-label precision/recall for classification prompts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import stats
+
+
+@dataclass
+class CaseResult:
+    prompt: str
+    version: str
+    model: str
+    case_id: str
+    repeat_index: int
+    vars: dict[str, Any]
+    expected: Any = None
+    output: str | None = None
+    passed: bool | None = None
+    score: float | None = None
+    reason: str = ""
+    error: str | None = None
+    cached: bool = False
+    latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    tags: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "error"
+        return "pass" if self.passed else "fail"
+
+
+@dataclass
+class ModelSummary:
+    prompt: str
+    version: str
+    model: str
+    total: int
+    passed: int
+    failed: int
+    errors: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    cost_usd: float
+    duration_s: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: int = 0
+    repeat: int = 1
+    pass_hat_k: float | None = None
+    consistency: float | None = None
+    classification: dict[str, Any] | None = None
+    run_id: int | None = None
+    ref: str | None = None
+    results: list[CaseResult] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, Any]:
+        """The summary without per-case results (what the store keeps with the run)."""
+        out = asdict(self)
+        out.pop("results")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.metrics()
+        ordered = sorted(self.results, key=lambda r: ({"error": 0, "fail": 1, "pass": 2}[r.status], r.case_id))
+        out["results"] = [
+            {"case_id": r.case_id, "repeat_index": r.repeat_index, "vars": r.vars, "expected": r.expected,
+             "output": r.output, "pass": r.passed, "score": r.score, "reason": r.reason, "cached": r.cached,
+             "error": r.error, "latency_ms": r.latency_ms}
+            for r in ordered
+        ]
+        return out
+
+
+def summarize(results: list[CaseResult], *, prompt: str, version: str, model: str, duration_s: float,
+              labels: list[str] | None = None, repeat: int = 1) -> ModelSummary:
+    """Accuracy counts every result; errors count against accuracy and are reported apart."""
+    total = len(results)
+    errors = sum(1 for r in results if r.error is not None)
+    passed = sum(1 for r in results if r.error is None and r.passed)
+    failed = total - errors - passed
+    low, high = stats.wilson(passed, total)
+    latencies = [r.latency_ms for r in results if r.latency_ms is not None and not r.cached and r.error is None]
+    if not latencies:
+        latencies = [r.latency_ms for r in results if r.latency_ms is not None and r.error is None]
+    summary = ModelSummary(
+        prompt=prompt, version=version, model=model, total=total, passed=passed, failed=failed, errors=errors,
+        accuracy=passed / total if total else 0.0, ci_low=low, ci_high=high,
+        latency_p50_ms=_round(stats.percentile(latencies, 50)), latency_p95_ms=_round(stats.percentile(latencies, 95)),
+        cost_usd=round(sum(r.cost_usd or 0.0 for r in results), 6), duration_s=round(duration_s, 3),
+        prompt_tokens=sum(r.prompt_tokens or 0 for r in results),
+        completion_tokens=sum(r.completion_tokens or 0 for r in results),
+        cached=sum(1 for r in results if r.cached), repeat=repeat, results=results,
+    )
+    if repeat > 1:
+        by_case: dict[str, list[CaseResult]] = {}
+        for r in results:
+            by_case.setdefault(r.case_id, []).append(r)
+        runs = [[bool(r.passed) and r.error is None for r in rs] for rs in by_case.values()]
+        summary.pass_hat_k = stats.pass_hat_k(runs, repeat)
+        summary.consistency = stats.consistency([[r.output for r in rs] for rs in by_case.values()])
+    if labels:
+        pairs = [(str(r.expected), _label_of(r.output, labels)) for r in results if r.expected is not None]
+        if pairs:
+            summary.classification = stats.classification_report(pairs, labels=labels)
+    return summary
+
+
+def _label_of(output: str | None, labels: list[str]) -> str:
+    """The label an output names: an exact (case-insensitive) match, else the first label it contains."""
+    if output is None:
+        return "(error)"
+    text = output.strip().strip(".").strip()
+    for label in labels:
+        if text.lower() == label.lower():
+            return label
+    hits = [label for label in labels if label.lower() in text.lower()]
+    return hits[0] if len(hits) == 1 else text[:40] or "(empty)"
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

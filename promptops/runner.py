@@ -1,0 +1,375 @@
+"""The eval runner: cases × models × repeats, concurrent, cached, resumable.
+
+Every call goes through :func:`promptops.providers.complete` (litellm). Calls run under a global
+concurrency limit and a per-model limit, with retries and backoff on rate limits, server errors
+and timeouts; a call that still fails becomes an error result. Results are written to the store
+as they arrive (a writer thread commits whatever has accumulated), so a killed eval loses nothing
+that finished and a rerun of the same eval completes only what is missing. Successful responses
+are cached in the store, keyed by model, rendered messages, parameters and repeat index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .config import Config
+from .errors import PromptopsError
+from .prompts import Prompt
+from .results import CaseResult, ModelSummary, summarize
+from .suites import Case, check_cases
+
+RETRYABLE = {"rate_limit", "server", "timeout", "connection"}
+LOCAL_CONCURRENCY = 64
+_SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY",
+               "GROQ_API_KEY", "COHERE_API_KEY", "TOGETHERAI_API_KEY", "OPENROUTER_API_KEY", "HF_TOKEN")
+
+
+@dataclass
+class EvalTarget:
+    """One prompt version and the cases to score it on."""
+
+    prompt: Prompt
+    cases: list[Case]
+    ref: str | None = None
+    commit: str | None = None
+    content: str | None = None
+
+
+@dataclass
+class PromptEval:
+    prompt: str
+    version: str
+    run_id: int | None
+    ref: str | None
+    summaries: list[ModelSummary] = field(default_factory=list)
+
+
+@dataclass
+class EvalReport:
+    evals: list[PromptEval]
+    duration_s: float
+    calls: int = 0
+    cached: int = 0
+    interrupted: bool = False
+
+    @property
+    def summaries(self) -> list[ModelSummary]:
+        return [s for e in self.evals for s in e.summaries]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"duration_s": round(self.duration_s, 3), "calls": self.calls, "cached": self.cached,
+                "interrupted": self.interrupted,
+                "results": [s.to_dict() for s in self.summaries]}
+
+
+class Progress:
+    """What the runner reports while it works; the CLI draws a bar from it."""
+
+    def start(self, total: int, done: int) -> None: ...
+    def advance(self, result: CaseResult) -> None: ...
+    def finish(self) -> None: ...
+
+
+def load_target(config: Config, name: str, ref: str | None = None, history=None) -> EvalTarget:
+    """The prompt ``name`` (optionally ``name@ref`` or at ``ref``) and its suite at the same ref."""
+    from .history import History
+
+    history = history or History(config.root, config.prompts_dir)
+    spec = name if "@" in name or ref is None else f"{name}@{ref}"
+    resolved = history.resolve(spec)
+    prompt = resolved.prompt
+    if not prompt.suite:
+        raise PromptopsError(f"prompt '{prompt.name}' has no suite", where=resolved.path,
+                             hint="add 'suite: datasets/<name>' to its front matter")
+    cases = history.suite_at(prompt, resolved.commit)
+    check_cases(cases, prompt)
+    return EvalTarget(prompt=prompt, cases=cases, ref=resolved.ref, commit=resolved.commit)
+
+
+def cache_key(config: Config, model: str, messages: list[dict], params: dict, repeat_index: int) -> str:
+    """Hash of the canonical request, without secrets (the key's *name* is not in it either)."""
+    opts = config.model_options(model)
+    payload = {"model": model, "target": opts.model, "api_base": opts.api_base, "extra": opts.params,
+               "messages": messages, "params": params, "repeat": repeat_index}
+    data = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def fingerprint(target: EvalTarget, models: list[str], repeat: int) -> str:
+    suite = [c.to_dict() for c in target.cases]
+    data = json.dumps({"prompt": target.prompt.hash, "suite": suite, "models": sorted(models), "repeat": repeat},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def suite_hash(cases: list[Case]) -> str:
+    data = json.dumps([c.to_dict() for c in cases], sort_keys=True, default=str)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:16]
+
+
+def secrets_of(config: Config) -> list[str]:
+    """Values that must never be written anywhere: every configured or well-known API key."""
+    names = {o.api_key_env for o in config.models.values() if o.api_key_env} | set(_SECRET_ENV)
+    return [v for n in names if (v := os.environ.get(n)) and len(v) >= 4]
+
+
+def redact(text: str | None, secrets: list[str]) -> str | None:
+    if text is None:
+        return None
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def run_eval(config: Config, targets: list[EvalTarget], **kwargs) -> EvalReport:
+    """Synchronous wrapper around :func:`run_eval_async`."""
+    return asyncio.run(run_eval_async(config, targets, **kwargs))
+
+
+@dataclass
+class _Job:
+    target: EvalTarget
+    run_id: int
+    model: str
+    case: Case
+    repeat_index: int
+    messages: list[dict]
+    params: dict
+    key: str
+
+
+async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: list[str] | None = None,
+                         repeat: int = 1, concurrency: int | None = None, use_cache: bool = True,
+                         progress: Progress | None = None, store=None, source: str = "cli",
+                         branch: str | None = None) -> EvalReport:
+    """Score every target on its models (or ``models``), ``repeat`` times per case."""
+    from .store import open_store
+
+    started = time.perf_counter()
+    store = store or open_store(config)
+    progress = progress or Progress()
+    secrets = secrets_of(config)
+    runs: list[tuple[EvalTarget, int, list[str], dict]] = []
+    jobs: list[_Job] = []
+    done_results: dict[int, list[CaseResult]] = {}
+    for target in targets:
+        prompt = target.prompt
+        target_models = models or prompt.models_or(config.default_model)
+        fp = fingerprint(target, target_models, repeat)
+        run = store.find_unfinished_run(fp)
+        if run is None:
+            if target.content is not None:
+                store.record_prompt_version(name=prompt.name, version=prompt.version, hash=prompt.hash,
+                                            content=target.content, path=prompt.source)
+            run = store.create_run(prompt=prompt.name, version=prompt.version, hash=prompt.hash, ref=target.ref,
+                                   commit=target.commit, branch=branch, models=target_models, repeat=repeat,
+                                   fingerprint=fp, suite_hash=suite_hash(target.cases), status="running",
+                                   source=source)
+        done = store.done_keys(run.id)
+        done_results[run.id] = [_from_row(r) for r in store.results(run.id)
+                                if (r.model, r.case_id, r.repeat_index) in done]
+        runs.append((target, run.id, target_models, {}))
+        for model in target_models:
+            for case in target.cases:
+                messages = prompt.render(case.vars, strict=False)
+                for i in range(repeat):
+                    if (model, case.id, i) in done:
+                        continue
+                    key = cache_key(config, model, messages, prompt.params, i)
+                    jobs.append(_Job(target, run.id, model, case, i, messages, prompt.params, key))
+
+    writer = _Writer(store)
+    writer.start()
+    already = sum(len(v) for v in done_results.values())
+    progress.start(already + len(jobs), already)
+    new_results: dict[int, list[CaseResult]] = {}
+    calls = cached = 0
+    interrupted = False
+    try:
+        hits = store.cache_get_many([j.key for j in jobs]) if use_cache and jobs else {}
+        pending = []
+        for job in jobs:
+            hit = hits.get(job.key)
+            if hit is not None:
+                cached += 1
+                result = await _grade(config, job, hit, cached=True, error=None)
+                _emit(result, job, writer, progress, new_results, cache=False)
+            else:
+                pending.append(job)
+        calls = len(pending)
+        if pending:
+            await _run_calls(config, pending, concurrency or config.concurrency, secrets, writer, progress,
+                             new_results, use_cache)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        interrupted = True
+        raise
+    finally:
+        writer.close()
+        if interrupted:
+            for _, run_id, _, _ in runs:
+                store.finish_run(run_id=run_id, status="interrupted", summary=None)
+        progress.finish()
+
+    report = EvalReport(evals=[], duration_s=time.perf_counter() - started, calls=calls, cached=cached)
+    for target, run_id, target_models, _ in runs:
+        prompt = target.prompt
+        all_results = done_results[run_id] + new_results.get(run_id, [])
+        pe = PromptEval(prompt=prompt.name, version=prompt.version, run_id=run_id, ref=target.ref)
+        for model in target_models:
+            mine = sorted((r for r in all_results if r.model == model), key=lambda r: (r.case_id, r.repeat_index))
+            summary = summarize(mine, prompt=prompt.name, version=prompt.version, model=model,
+                                duration_s=report.duration_s, labels=prompt.labels or None, repeat=repeat)
+            summary.run_id, summary.ref = run_id, target.ref
+            pe.summaries.append(summary)
+        store.finish_run(run_id=run_id, status="finished",
+                         summary={s.model: s.metrics() for s in pe.summaries})
+        report.evals.append(pe)
+    return report
+
+
+async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_results, use_cache) -> None:
+    global_limit = asyncio.Semaphore(concurrency)
+    model_limits: dict[str, asyncio.Semaphore] = {}
+    for job in jobs:
+        if job.model not in model_limits:
+            opts = config.model_options(job.model)
+            limit = opts.concurrency or (LOCAL_CONCURRENCY if job.model.startswith("local/") else concurrency)
+            model_limits[job.model] = asyncio.Semaphore(limit)
+
+    async def one(job: _Job) -> None:
+        async with model_limits[job.model], global_limit:
+            response, error = await _call_with_retries(config, job, secrets)
+        result = await _grade(config, job, response, cached=False, error=error)
+        _emit(result, job, writer, progress, new_results, cache=use_cache and error is None)
+
+    await asyncio.gather(*(one(j) for j in jobs))
+
+
+async def _call_with_retries(config: Config, job: _Job, secrets: list[str]) -> tuple[dict | None, str | None]:
+    from .providers import ProviderError, complete
+
+    opts = config.model_options(job.model)
+    timeout = opts.timeout or config.timeout
+    retries = config.max_retries if opts.max_retries is None else opts.max_retries
+    backoff = float(os.environ.get("PROMPTOPS_RETRY_BACKOFF", "0.5"))
+    attempt = 0
+    while True:
+        try:
+            done = await asyncio.wait_for(complete(job.model, job.messages, job.params, config=config), timeout)
+            return {"text": done.text, "prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
+                    "cost_usd": done.cost_usd, "latency_ms": done.latency_ms}, None
+        except asyncio.TimeoutError:
+            kind, message, retryable = "timeout", f"no answer within {timeout:g} s", True
+        except ProviderError as exc:
+            kind, message, retryable = exc.kind, str(exc), exc.retryable or exc.kind in RETRYABLE
+        except PromptopsError as exc:
+            kind, message, retryable = "config", exc.one_line(), False
+        if not retryable or attempt >= retries:
+            suffix = f" after {attempt + 1} attempts" if attempt else ""
+            return None, redact(f"{kind}: {message}{suffix}", secrets)
+        await asyncio.sleep(min(8.0, backoff * 2 ** attempt) * (0.5 + random.random() / 2))
+        attempt += 1
+
+
+async def _grade(config: Config, job: _Job, response: dict | None, *, cached: bool, error: str | None) -> CaseResult:
+    from .assertions import GradeContext, case_specs, grade
+
+    case, prompt = job.case, job.target.prompt
+    result = CaseResult(prompt=prompt.name, version=prompt.version, model=job.model, case_id=case.id,
+                        repeat_index=job.repeat_index, vars=case.vars, expected=case.expected, error=error,
+                        cached=cached, tags=case.tags)
+    if response is None:
+        result.reason = "provider error"
+        return result
+    result.output = response.get("text")
+    result.latency_ms = response.get("latency_ms")
+    result.prompt_tokens = response.get("prompt_tokens")
+    result.completion_tokens = response.get("completion_tokens")
+    result.cost_usd = response.get("cost_usd")
+    specs = case_specs(prompt.asserts, case.asserts, case.expected)
+    try:
+        graded = await grade(specs, result.output, expected=case.expected, vars=case.vars,
+                             latency_ms=result.latency_ms, cost_usd=result.cost_usd,
+                             ctx=GradeContext(root=config.root, config=config))
+        result.passed, result.score, result.reason = graded.passed, graded.score, graded.reason
+    except Exception as exc:  # an assertion bug must not end the eval
+        result.passed, result.score, result.reason = False, 0.0, f"grading failed: {type(exc).__name__}: {exc}"
+    return result
+
+
+def _emit(result: CaseResult, job: _Job, writer: "_Writer", progress: Progress,
+          new_results: dict[int, list[CaseResult]], *, cache: bool) -> None:
+    new_results.setdefault(job.run_id, []).append(result)
+    row = result.to_dict()
+    row.pop("tags")
+    row["run_id"] = job.run_id
+    cache_entry = None
+    if cache:
+        cache_entry = (job.key, job.model, {"text": result.output, "prompt_tokens": result.prompt_tokens,
+                                            "completion_tokens": result.completion_tokens,
+                                            "cost_usd": result.cost_usd, "latency_ms": result.latency_ms})
+    writer.put(row, cache_entry)
+    progress.advance(result)
+
+
+def _from_row(row) -> CaseResult:
+    return CaseResult(prompt=row.prompt, version=row.version, model=row.model, case_id=row.case_id,
+                      repeat_index=row.repeat_index, vars=row.vars or {}, expected=row.expected, output=row.output,
+                      passed=row.passed, score=row.score, reason=row.reason or "", error=row.error, cached=row.cached,
+                      latency_ms=row.latency_ms, prompt_tokens=row.prompt_tokens,
+                      completion_tokens=row.completion_tokens, cost_usd=row.cost_usd)
+
+
+class _Writer:
+    """Commits results (and cache entries) from a thread, in whatever batches have accumulated."""
+
+    _STOP = object()
+
+    def __init__(self, store):
+        self.store = store
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._loop, name="promptops-writer", daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def put(self, row: dict, cache_entry) -> None:
+        self.queue.put((row, cache_entry))
+
+    def close(self) -> None:
+        self.queue.put(self._STOP)
+        self.thread.join()
+        if self.error is not None:
+            raise PromptopsError(f"could not write results: {self.error}",
+                                 hint="check the database (promptops.yaml database_url)")
+
+    def _loop(self) -> None:
+        stop = False
+        while not stop:
+            items = [self.queue.get()]
+            while True:
+                try:
+                    items.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(i is self._STOP for i in items)
+            items = [i for i in items if i is not self._STOP]
+            if not items or self.error is not None:
+                continue
+            try:
+                self.store.add_results([row for row, _ in items])
+                entries = {c[0]: (c[1], c[2]) for _, c in items if c is not None}
+                if entries:
+                    self.store.cache_put_many(entries)
+            except Exception as exc:  # reported when the writer closes
+                self.error = exc

@@ -1,0 +1,167 @@
+"""The eval runner against the fake OpenAI-compatible server: exact accuracy, retries, errors,
+cache, resume after a kill, and no secret anywhere."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from promptops.config import load_config
+from promptops.evaluate import evaluate
+from promptops.store import open_store
+from promptops.testing.fake_openai import FakeOpenAI
+
+from .helpers import CAPITALS, capital_rules, make_project
+
+WRONG = {"Peru", "Chile", "Cuba", "Oman", "Qatar"}
+
+
+@pytest.fixture()
+def server():
+    with FakeOpenAI(rules=capital_rules(WRONG)) as srv:
+        yield srv
+
+
+def test_exact_accuracy_two_models(tmp_path, server):
+    root = make_project(tmp_path, server.base_url, models=("fake/a", "fake/b"))
+    report = evaluate(load_config(root))
+    assert [s.model for s in report.summaries] == ["fake/a", "fake/b"]
+    for s in report.summaries:
+        assert (s.total, s.passed, s.failed, s.errors) == (20, 15, 5, 0)
+        assert s.accuracy == 0.75 and 0.5 < s.ci_low < 0.75 < s.ci_high < 0.95
+        failing = {r.vars["country"] for r in s.results if not r.passed}
+        assert failing == WRONG
+    assert server.count() == 40 and report.calls == 40
+
+
+def test_rerun_is_served_from_cache(tmp_path, server):
+    root = make_project(tmp_path, server.base_url)
+    evaluate(load_config(root))
+    server.reset()
+    report = evaluate(load_config(root))
+    assert server.count() == 0 and report.cached == 20
+    assert all(r.cached for r in report.summaries[0].results)
+    assert report.summaries[0].accuracy == 0.75
+    server.reset()
+    evaluate(load_config(root), use_cache=False)
+    assert server.count() == 20
+
+
+def test_transient_errors_are_retried_to_the_right_result(tmp_path, server):
+    server.configure(fail_first=2, fail_status=429)
+    root = make_project(tmp_path, server.base_url)
+    s = evaluate(load_config(root)).summaries[0]
+    assert (s.passed, s.errors) == (15, 0)
+    assert server.count() == 60  # two failures, then the answer, for each case
+    server.configure(fail_first=1, fail_status=500)
+    server.reset()
+    s = evaluate(load_config(root), use_cache=False).summaries[0]
+    assert (s.passed, s.errors) == (15, 0)
+
+
+def test_timeouts_are_retried(tmp_path, server):
+    root = make_project(tmp_path, server.base_url, countries=["France", "Spain"],
+                        extra_config={"timeout": 0.5})
+    server.configure(fail_first=1, fail_status=500, rate_timeout=0.0)
+    s = evaluate(load_config(root)).summaries[0]
+    assert s.passed == 2
+
+
+def test_permanent_failures_are_errors_not_crashes(tmp_path, server):
+    server.configure(rate_500=1.0)
+    root = make_project(tmp_path, server.base_url, extra_config={"max_retries": 1})
+    s = evaluate(load_config(root)).summaries[0]
+    assert (s.total, s.passed, s.failed, s.errors) == (20, 0, 0, 20)
+    assert s.accuracy == 0.0
+    assert all(r.error and r.error.startswith("server") for r in s.results)
+    server.configure(rate_500=0.0)
+    server.reset()
+    s = evaluate(load_config(root)).summaries[0]  # errors are never cached
+    assert s.errors == 0 and server.count() == 20
+
+
+def test_unknown_model_is_an_error_result(tmp_path, server):
+    server.configure(known_models=["a"])
+    root = make_project(tmp_path, server.base_url, models=("fake/a", "fake/zzz"))
+    a, z = evaluate(load_config(root)).summaries
+    assert a.errors == 0 and z.errors == 20 and "not_found" in z.results[0].error
+
+
+def test_api_key_never_written(tmp_path, server, monkeypatch):
+    secret = "sk-test-" + "9" * 24
+    server.configure(api_key=secret)
+    monkeypatch.setenv("FAKE_KEY", secret)
+    root = make_project(tmp_path, server.base_url, key_env="FAKE_KEY")
+    report = evaluate(load_config(root))
+    assert report.summaries[0].passed == 15
+    from promptops.reports import render_html, render_markdown, to_json
+
+    for text in (to_json(report), render_markdown(report), render_html(report)):
+        assert secret not in text
+    monkeypatch.setenv("FAKE_KEY", "sk-wrong-" + "1" * 24)
+    bad = evaluate(load_config(root), use_cache=False).summaries[0]
+    assert bad.errors == 20 and "auth" in bad.results[0].error
+    assert "sk-wrong" not in bad.results[0].error
+    for path in (root / ".promptops").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert secret.encode() not in data and b"sk-wrong" not in data
+
+
+def test_repeat_gives_pass_hat_k(tmp_path, server):
+    root = make_project(tmp_path, server.base_url, countries=["France", "Peru"])
+    s = evaluate(load_config(root), repeat=3).summaries[0]
+    assert s.total == 6 and s.pass_hat_k == 0.5 and s.consistency == 1.0
+    assert server.count() == 6  # repeats are independent calls, never cache hits of each other
+
+
+def test_reports_have_the_contract_fields(tmp_path, server):
+    root = make_project(tmp_path, server.base_url)
+    report = evaluate(load_config(root))
+    data = json.loads(__import__("promptops.reports", fromlist=["to_json"]).to_json(report))
+    entry = data["results"][0]
+    for key in ("prompt", "version", "model", "total", "passed", "failed", "errors", "accuracy", "ci_low",
+                "ci_high", "latency_p50_ms", "latency_p95_ms", "cost_usd", "duration_s", "results"):
+        assert key in entry, key
+    case = entry["results"][0]
+    for key in ("case_id", "vars", "output", "pass", "score", "reason", "cached", "error"):
+        assert key in case, key
+    assert case["pass"] is False  # failures come first
+
+
+def test_killed_eval_resumes_without_repeating_calls(tmp_path):
+    with FakeOpenAI(latency=0.2, rules=capital_rules()) as server:
+        countries = list(CAPITALS)
+        root = make_project(tmp_path, server.base_url, countries=countries,
+                            extra_config={"concurrency": 2})
+        env = {**os.environ, "PROMPTOPS_ROOT": str(root)}
+        proc = subprocess.Popen([sys.executable, "-m", "promptops.cli.main", "eval", "-q"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        store = None
+        deadline = time.time() + 60
+        done = 0
+        while time.time() < deadline:
+            time.sleep(0.2)
+            if (root / ".promptops" / "promptops.db").exists():
+                store = store or open_store(load_config(root))
+                runs = store.list_runs(prompt="capital")
+                if runs:
+                    done = len(store.done_keys(runs[0].id))
+                    if done >= 6:
+                        break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        first_calls = server.count()
+        done = len(store.done_keys(store.list_runs(prompt="capital")[0].id))
+        assert 6 <= done < 20
+        server.reset()
+        report = evaluate(load_config(root))
+        s = report.summaries[0]
+        assert s.total == 20 and s.passed == 20
+        assert server.count() == 20 - done  # only what was missing
+        assert first_calls >= done
