@@ -1,0 +1,398 @@
+"""Data functions over the tables: one short method each, keyword arguments, detached rows out.
+
+Every method runs its own transaction; rows come back detached (loaded, no session attached),
+so callers may keep them as long as they like. Writes on SQLite take the write lock when they
+begin, and bulk inserts skip rows that already exist (results: unless the stored row is an error,
+which a retry replaces), so a resumed or concurrent writer never duplicates a row or fails half-way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, select
+
+from ..errors import NotFoundError, StoreError
+from .db import shown, write_engine
+from .models import (
+    JOB_STATUSES,
+    KEY_SCOPES,
+    RUN_STATUSES,
+    ApiKey,
+    CacheEntry,
+    CallLog,
+    Deployment,
+    EvalResult,
+    EvalRun,
+    Feedback,
+    FinetuneJob,
+    PromptVersionRow,
+    utcnow,
+)
+
+BATCH = 500
+RESULT_KEY = ("run_id", "model", "case_id", "repeat_index")
+_RESULT_DEFAULTS: dict[str, Any] = {
+    "repeat_index": 0, "vars": {}, "expected": None, "output": None, "passed": None, "score": None,
+    "reason": "", "error": None, "cached": False, "latency_ms": None, "prompt_tokens": None,
+    "completion_tokens": None, "cost_usd": None,
+}
+_RESULT_REQUIRED = ("run_id", "prompt", "version", "model", "case_id")
+
+
+class ConflictError(StoreError):
+    """A write lost a race (the label moved meanwhile); re-read and retry."""
+
+    http_status = 409
+
+
+class Store:
+    """The promptops database. Create it with :func:`promptops.store.open_store`."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._write = write_engine(engine)
+
+    def __repr__(self) -> str:
+        return f"Store({shown(self.engine.url)!r})"
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # --- plumbing ---
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A session in one write transaction: committed on exit, rolled back on error."""
+        with Session(self._write, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def _insert(self, model: type[SQLModel]) -> Any:
+        """INSERT for this dialect, so ``on_conflict_do_nothing`` is available."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(model.__table__)  # type: ignore[attr-defined]
+
+    def _insert_ignore(self, model: type[SQLModel], keys: Iterable[str], rows: list[dict[str, Any]]) -> None:
+        stmt = self._insert(model).on_conflict_do_nothing(index_elements=list(keys))
+        with self._write.begin() as conn:
+            for start in range(0, len(rows), BATCH):
+                conn.execute(stmt, rows[start:start + BATCH])
+
+    def _add(self, row: SQLModel) -> Any:
+        """Insert one new row (Core, not the unit of work: a third of the time) and return it."""
+        table = row.__table__  # type: ignore[attr-defined]
+        values = {c.key: getattr(row, c.key) for c in table.columns}
+        auto = [c.key for c in table.primary_key.columns if values[c.key] is None]
+        for key in auto:
+            del values[key]
+        with self._write.begin() as conn:
+            inserted = conn.execute(table.insert(), values).inserted_primary_key
+        for key in auto:
+            setattr(row, key, getattr(inserted, key))
+        return row
+
+    def _get(self, model: type[SQLModel], key: Any, what: str) -> Any:
+        with self.reading() as session:
+            row = session.get(model, key)
+        if row is None:
+            raise NotFoundError(f"no {what} {key!r}")
+        return row
+
+    # --- prompt versions ---
+
+    def record_prompt_version(self, *, name: str, version: str, hash: str, content: str, path: str) -> None:
+        """Remember a prompt version (a no-op when this name and hash are known)."""
+        row = {"name": name, "version": version, "hash": hash, "content": content, "path": path,
+               "first_seen": utcnow()}
+        self._insert_ignore(PromptVersionRow, ("name", "hash"), [row])
+
+    def prompt_versions(self, *, name: str | None = None) -> list[PromptVersionRow]:
+        query = select(PromptVersionRow).order_by(PromptVersionRow.id)
+        if name is not None:
+            query = query.where(PromptVersionRow.name == name)
+        with self.reading() as session:
+            return list(session.exec(query))
+
+    # --- eval runs and results ---
+
+    def create_run(self, **fields: Any) -> EvalRun:
+        _check(fields.get("status", "running"), RUN_STATUSES, "run status")
+        return self._add(EvalRun(**fields))
+
+    def find_unfinished_run(self, fingerprint: str) -> EvalRun | None:
+        """The newest run of the same eval that did not finish (to resume), or None."""
+        query = (select(EvalRun).where(EvalRun.fingerprint == fingerprint)
+                 .where(EvalRun.status.in_(("running", "interrupted")))  # type: ignore[attr-defined]
+                 .order_by(EvalRun.id.desc()).limit(1))  # type: ignore[union-attr]
+        with self.reading() as session:
+            return session.exec(query).first()
+
+    def finish_run(self, run_id: int, *, status: str = "finished", summary: dict[str, Any] | None = None) -> EvalRun:
+        _check(status, RUN_STATUSES, "run status")
+        with self.writing() as session:
+            run = _must(session.get(EvalRun, run_id), "eval run", run_id)
+            run.status, run.finished_at = status, utcnow()
+            if summary is not None:
+                run.summary = summary
+        return run
+
+    def get_run(self, run_id: int) -> EvalRun:
+        return self._get(EvalRun, run_id, "eval run")
+
+    def list_runs(self, *, prompt: str | None = None, model: str | None = None, branch: str | None = None,
+                  limit: int = 100) -> list[EvalRun]:
+        """Runs, newest first; ``model`` keeps runs that scored that model."""
+        query = select(EvalRun).order_by(EvalRun.id.desc()).limit(limit)  # type: ignore[union-attr]
+        if prompt is not None:
+            query = query.where(EvalRun.prompt == prompt)
+        if branch is not None:
+            query = query.where(EvalRun.branch == branch)
+        if model is not None:
+            query = query.where(_json_text_contains(EvalRun.models, model))
+        with self.reading() as session:
+            return list(session.exec(query))
+
+    def add_results(self, rows: list[dict[str, Any]]) -> None:
+        """Insert results in batches. A row whose (run, model, case, repeat) is stored already is
+        skipped, unless the stored one is an error: then the new row (a retry on resume) replaces it."""
+        if not rows:
+            return
+        stmt = self._insert(EvalResult)
+        table = stmt.table
+        retry = {c.key: stmt.excluded[c.key] for c in table.columns if c.key not in (*RESULT_KEY, "id")}
+        stmt = stmt.on_conflict_do_update(index_elements=list(RESULT_KEY), set_=retry,
+                                          where=table.c.error.is_not(None))
+        full = [_result_row(r) for r in rows]
+        with self._write.begin() as conn:
+            for start in range(0, len(full), BATCH):
+                conn.execute(stmt, full[start:start + BATCH])
+
+    def results(self, run_id: int) -> list[EvalResult]:
+        query = select(EvalResult).where(EvalResult.run_id == run_id).order_by(EvalResult.id)
+        with self.reading() as session:
+            return list(session.exec(query))
+
+    def done_keys(self, run_id: int, *, include_errors: bool = False) -> set[tuple[str, str, int]]:
+        """(model, case_id, repeat_index) already stored; errored rows only with ``include_errors``."""
+        query = select(EvalResult.model, EvalResult.case_id, EvalResult.repeat_index).where(
+            EvalResult.run_id == run_id)
+        if not include_errors:
+            query = query.where(EvalResult.error.is_(None))  # type: ignore[union-attr]
+        with self.reading() as session:
+            return {tuple(r) for r in session.exec(query)}  # type: ignore[misc]
+
+    # --- response cache ---
+
+    def cache_get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        table = CacheEntry.__table__  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), BATCH):
+                query = sa.select(table.c.key, table.c.response).where(table.c.key.in_(keys[start:start + BATCH]))
+                out.update({k: v for k, v in conn.execute(query)})
+        return out
+
+    def cache_put_many(self, entries: dict[str, tuple[str, dict[str, Any]]]) -> None:
+        """Store responses by key: ``{key: (model, response)}``; existing keys are kept."""
+        now = utcnow()
+        rows = [{"key": k, "model": m, "response": r, "created_at": now} for k, (m, r) in entries.items()]
+        if rows:
+            self._insert_ignore(CacheEntry, ("key",), rows)
+
+    # --- deployments ---
+
+    def add_deployment(self, *, expect_current_id: int | None = None, **fields: Any) -> Deployment:
+        """Move a label, in one transaction. With ``expect_current_id`` (0: no deployment yet), the
+        move happens only if the label still points there; otherwise :class:`ConflictError`."""
+        row = Deployment(**fields)
+        with self.writing() as session:
+            self._lock_label(session, row.prompt, row.env)
+            if expect_current_id is not None:
+                current = self._current(session, row.prompt, row.env)
+                if (current.id if current else 0) != expect_current_id:
+                    raise ConflictError(f"{row.prompt}@{row.env} moved while this change was prepared",
+                                        hint="look at the label history and try again")
+            session.add(row)
+        return row
+
+    def current_deployment(self, prompt: str, env: str) -> Deployment | None:
+        with self.reading() as session:
+            return self._current(session, prompt, env)
+
+    def deployment_history(self, *, prompt: str | None = None, env: str | None = None,
+                           limit: int | None = None) -> list[Deployment]:
+        """Label moves, newest first."""
+        query = select(Deployment).order_by(Deployment.id.desc())  # type: ignore[union-attr]
+        if prompt is not None:
+            query = query.where(Deployment.prompt == prompt)
+        if env is not None:
+            query = query.where(Deployment.env == env)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.reading() as session:
+            return list(session.exec(query))
+
+    @staticmethod
+    def _current(session: Session, prompt: str, env: str) -> Deployment | None:
+        query = (select(Deployment).where(Deployment.prompt == prompt, Deployment.env == env)
+                 .order_by(Deployment.id.desc()).limit(1))  # type: ignore[union-attr]
+        return session.exec(query).first()
+
+    def _lock_label(self, session: Session, prompt: str, env: str) -> None:
+        # SQLite already holds the write lock (BEGIN IMMEDIATE); PostgreSQL locks just this label.
+        if self.dialect == "postgresql":
+            key = int.from_bytes(hashlib.sha256(f"{prompt}\0{env}".encode()).digest()[:8], "big", signed=True)
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+    # --- logged calls and feedback ---
+
+    def log_call(self, **fields: Any) -> CallLog:
+        return self._add(CallLog(**fields))
+
+    def get_call(self, call_id: str) -> CallLog:
+        return self._get(CallLog, call_id, "logged call")
+
+    def add_feedback(self, call_id: str, *, score: float | None = None, label: str | None = None,
+                     correction: str | None = None, comment: str | None = None) -> Feedback:
+        with self.writing() as session:
+            _must(session.get(CallLog, call_id), "logged call", call_id)
+            row = Feedback(call_id=call_id, score=score, label=label, correction=correction, comment=comment)
+            session.add(row)
+        return row
+
+    def list_calls(self, *, prompt: str | None = None, version: str | None = None, model: str | None = None,
+                   has_feedback: bool | None = None, since: datetime | None = None,
+                   until: datetime | None = None, limit: int = 100, offset: int = 0) -> list[CallLog]:
+        """Logged calls, newest first, filtered; ``until`` is exclusive."""
+        query = select(CallLog)
+        for column, value in ((CallLog.prompt, prompt), (CallLog.version, version), (CallLog.model, model)):
+            if value is not None:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(CallLog.created_at >= since)
+        if until is not None:
+            query = query.where(CallLog.created_at < until)
+        if has_feedback is not None:
+            exists = select(Feedback.id).where(Feedback.call_id == CallLog.id).exists()
+            query = query.where(exists if has_feedback else ~exists)
+        query = query.order_by(CallLog.created_at.desc(), CallLog.id).limit(limit).offset(offset)  # type: ignore[attr-defined]
+        with self.reading() as session:
+            return list(session.exec(query))
+
+    def feedback_for(self, call_ids: Iterable[str]) -> dict[str, list[Feedback]]:
+        """Feedback per call id, oldest first; calls without feedback are absent."""
+        ids, out = list(call_ids), {}
+        with self.reading() as session:
+            for start in range(0, len(ids), BATCH):
+                query = (select(Feedback).where(Feedback.call_id.in_(ids[start:start + BATCH]))  # type: ignore[attr-defined]
+                         .order_by(Feedback.id))
+                for row in session.exec(query):
+                    out.setdefault(row.call_id, []).append(row)
+        return out
+
+    # --- fine-tune jobs ---
+
+    def create_job(self, **fields: Any) -> FinetuneJob:
+        _check(fields.get("status", "queued"), JOB_STATUSES, "job status")
+        return self._add(FinetuneJob(**fields))
+
+    def update_job(self, job_id: str, **fields: Any) -> FinetuneJob:
+        """Set fields of a job (status, progress, pid, heartbeat_at, ...) and return it."""
+        unknown = set(fields) - set(FinetuneJob.model_fields) | ({"id"} & set(fields))
+        if unknown:
+            raise ValueError(f"cannot set job fields: {', '.join(sorted(unknown))}")
+        if "status" in fields:
+            _check(fields["status"], JOB_STATUSES, "job status")
+        with self.writing() as session:
+            job = _must(session.get(FinetuneJob, job_id), "fine-tune job", job_id)
+            for name, value in fields.items():
+                setattr(job, name, value)
+        return job
+
+    def get_job(self, job_id: str) -> FinetuneJob:
+        return self._get(FinetuneJob, job_id, "fine-tune job")
+
+    def list_jobs(self, *, prompt: str | None = None) -> list[FinetuneJob]:
+        """Jobs, newest first."""
+        query = select(FinetuneJob).order_by(FinetuneJob.created_at.desc())  # type: ignore[attr-defined]
+        if prompt is not None:
+            query = query.where(FinetuneJob.prompt == prompt)
+        with self.reading() as session:
+            return list(session.exec(query))
+
+    # --- API keys ---
+
+    def create_api_key(self, scope: str, name: str = "") -> tuple[str, ApiKey]:
+        """A new key: the plain key (shown once, never stored) and its row."""
+        _check(scope, KEY_SCOPES, "API key scope")
+        plain = "po_" + secrets.token_urlsafe(24)
+        row = self._add(ApiKey(name=name, prefix=plain[:8], key_hash=hash_key(plain), scope=scope))
+        return plain, row
+
+    def verify_api_key(self, plain: str) -> ApiKey | None:
+        """The live key matching ``plain``, or None (unknown or revoked)."""
+        query = select(ApiKey).where(ApiKey.key_hash == hash_key(plain), ApiKey.revoked == False)  # noqa: E712
+        with self.reading() as session:
+            return session.exec(query).first()
+
+    def list_api_keys(self) -> list[ApiKey]:
+        with self.reading() as session:
+            return list(session.exec(select(ApiKey).order_by(ApiKey.id)))
+
+    def revoke_api_key(self, key_id: int) -> ApiKey:
+        with self.writing() as session:
+            key = _must(session.get(ApiKey, key_id), "API key", key_id)
+            key.revoked = True
+        return key
+
+
+def hash_key(plain: str) -> str:
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; one of {', '.join(allowed)}")
+
+
+def _must(row: Any, what: str, key: Any) -> Any:
+    if row is None:
+        raise NotFoundError(f"no {what} {key!r}")
+    return row
+
+
+def _result_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A full column set for executemany (every row needs the same keys)."""
+    missing = [k for k in _RESULT_REQUIRED if row.get(k) is None]
+    if missing:
+        raise ValueError(f"result row lacks {', '.join(missing)}")
+    unknown = set(row) - set(EvalResult.model_fields)
+    if unknown:
+        raise ValueError(f"unknown result fields: {', '.join(sorted(unknown))}")
+    full = {**_RESULT_DEFAULTS, "created_at": utcnow(), **row}
+    full.pop("id", None)
+    return full
+
+
+def _json_text_contains(column: Any, item: str) -> Any:
+    """``item`` is an element of a JSON list of strings (portable: a match on the JSON text)."""
+    import json
+
+    needle = json.dumps(item).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return sa.cast(column, sa.Text).like(f"%{needle}%", escape="\\")
