@@ -33,7 +33,10 @@ def _config(root: str | None):
 def console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+        console = Console(highlight=False, soft_wrap=True, width=160)
+    return console
 
 
 @lru_cache(maxsize=1)

@@ -59,16 +59,13 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and friends
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
+    except Exception as exc:  # usage errors from (typer's vendored) click, and its Exit
+        code = getattr(exc, "exit_code", None)
+        if isinstance(code, int) and type(exc).__module__.split(".")[0] in ("click", "typer"):
+            if callable(getattr(exc, "show", None)):
+                exc.show()
+            sys.exit(code)
         raise
-
 
 if __name__ == "__main__":
     main()
