@@ -1,0 +1,506 @@
+"""A fake OpenAI-compatible chat server on loopback, for tests and benchmarks.
+
+Written on raw asyncio (a ``Protocol`` speaking HTTP/1.1 with keep-alive and Content-Length
+bodies) rather than a web framework, so that thousands of requests in flight cost very little
+CPU: in benchmarks the runner and this server share two cores.
+
+What it does:
+
+- ``POST /v1/chat/completions`` (and ``/chat/completions``): an OpenAI chat completion with usage.
+  ``stream: true`` gets the same answer as one server-sent-event chunk.
+- Answers by rules: per model a list of ``(regex on the last user message, answer)``, ``"*"`` for
+  every model, then a default (``"echo"`` repeats the last user message). ``rules`` may also be a
+  callable ``(model, messages) -> str | None``. An answer may use ``\\1`` / ``\\g<name>`` groups.
+- Latency: fixed seconds, overridable per model (``model_latency``).
+- Error injection: rates for 429, 500 and timeout (the server hangs ``hang`` seconds, longer than
+  the client's timeout). Draws are a hash of ``(seed, request, n-th time this request is seen)``, so
+  they do not depend on arrival order and a retry gets a fresh draw. ``fail_first=N`` fails the
+  first N calls of each distinct request with ``fail_status`` (for retry tests).
+- ``api_key``: when set, requests without ``Authorization: Bearer <key>`` get 401.
+- ``known_models``: when set, other models get 404 ``model_not_found``.
+- Counts: ``stats()`` / ``GET /stats`` (total, by model, by last user message, by status);
+  ``reset()`` / ``POST /reset``.
+
+In tests::
+
+    with FakeOpenAI(latency=0.01, rules={"*": [(r"capital of France", "Paris")]}) as server:
+        base_url = server.base_url          # http://127.0.0.1:<port>/v1
+
+For benchmarks, in its own process::
+
+    python -m promptops.testing.fake_openai --port 8911 --latency 0.05 [--rules rules.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+Answer = str | Callable[..., str]
+RulesArg = dict[str, Iterable[tuple[str, Answer]]] | Callable[[str, list], "str | None"] | None
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+            405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
+            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+            504: "Gateway Timeout"}
+_ERROR_TYPES = {400: ("invalid_request_error", None), 401: ("invalid_request_error", "invalid_api_key"),
+                404: ("invalid_request_error", "model_not_found"), 429: ("rate_limit_error", "rate_limit_exceeded"),
+                500: ("server_error", None), 503: ("server_error", None), 504: ("server_error", "timeout")}
+_MAX_HEAD = 64 * 1024
+_MAX_BODY = 32 * 1024 * 1024
+_GROUP_REF = re.compile(r"\\(\d|g<)")
+
+
+def _text(content: Any) -> str:
+    """The text of a message's content (a string, or a list of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return "" if content is None else str(content)
+
+
+def _last_user(messages: list) -> str:
+    for m in reversed(messages):
+        if isinstance(m, dict) and m.get("role") == "user":
+            return _text(m.get("content"))
+    return ""
+
+
+def _error_body(status: int, message: str) -> bytes:
+    etype, code = _ERROR_TYPES.get(status, ("server_error", None))
+    return json.dumps({"error": {"message": message, "type": etype, "param": None, "code": code}}).encode()
+
+
+class FakeOpenAI:
+    """The fake server. Settings are plain attributes; change them between requests with
+    :meth:`configure` (the rules are compiled there)."""
+
+    def __init__(self, latency: float = 0.0, *, model_latency: dict[str, float] | None = None,
+                 rules: RulesArg = None, default: Answer = "echo",
+                 rate_429: float = 0.0, rate_500: float = 0.0, rate_timeout: float = 0.0, seed: int = 0,
+                 fail_first: int = 0, fail_status: int = 500, hang: float = 30.0,
+                 api_key: str | None = None, known_models: Iterable[str] | None = None,
+                 host: str = "127.0.0.1", port: int = 0):
+        self.host = host
+        self.port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._conns: set[_HTTP] = set()
+        self._seq = 0
+        self.latency = latency
+        self.model_latency: dict[str, float] = {}
+        self.default: Answer = default
+        self.rate_429 = self.rate_500 = self.rate_timeout = 0.0
+        self.seed = seed
+        self.fail_first = fail_first
+        self.fail_status = fail_status
+        self.hang = hang
+        self.api_key = api_key
+        self.known_models: set[str] | None = None
+        self._rules_fn: Callable | None = None
+        self._rules: dict[str, list[tuple[re.Pattern, Answer]]] = {}
+        self.configure(model_latency=model_latency or {}, rules=rules, rate_429=rate_429,
+                       rate_500=rate_500, rate_timeout=rate_timeout,
+                       known_models=known_models)
+        self.reset()
+
+    # ----------------------------------------------------------------- settings and counts
+
+    def configure(self, **settings: Any) -> None:
+        """Change settings (any ``__init__`` keyword except host/port)."""
+        for key, value in settings.items():
+            if key == "rules":
+                self._set_rules(value)
+            elif key == "known_models":
+                self.known_models = set(value) if value is not None else None
+            elif key in ("host", "port") or not hasattr(self, key):
+                raise TypeError(f"unknown setting {key!r}")
+            else:
+                setattr(self, key, value)
+        if self.rate_429 + self.rate_500 + self.rate_timeout > 1.0:
+            raise ValueError("error rates add up to more than 1")
+
+    def _set_rules(self, rules: RulesArg) -> None:
+        self._rules_fn = None
+        self._rules = {}
+        if rules is None:
+            return
+        if callable(rules):
+            self._rules_fn = rules
+            return
+        if isinstance(rules, (list, tuple)):  # one list for every model
+            rules = {"*": rules}
+        for model, pairs in rules.items():
+            if model == "default":
+                self.default = pairs  # type: ignore[assignment]
+                continue
+            self._rules[model] = [(re.compile(p, re.I | re.S), a) for p, a in pairs]
+
+    def reset(self) -> None:
+        """Zero the counts and forget which requests were seen (for ``fail_first`` and draws)."""
+        self._total = 0
+        self._by_model: dict[str, int] = {}
+        self._by_content: dict[str, int] = {}
+        self._by_status: dict[str, int] = {}
+        self._seen: dict[bytes, int] = {}
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of chat requests since start or the last reset."""
+        return {"total": self._total, "by_model": dict(self._by_model),
+                "by_content": dict(self._by_content), "by_status": dict(self._by_status)}
+
+    def count(self, *, model: str | None = None, content: str | None = None) -> int:
+        """Chat requests for one model or one last-user-message."""
+        if model is not None:
+            return self._by_model.get(model, 0)
+        if content is not None:
+            return self._by_content.get(content, 0)
+        return self._total
+
+    # ----------------------------------------------------------------- request handling
+
+    def answer(self, model: str, messages: list) -> str:
+        """The answer the rules give for a request."""
+        if self._rules_fn is not None:
+            got = self._rules_fn(model, messages)
+            if got is not None:
+                return got
+        last = _last_user(messages)
+        for key in (model, "*"):
+            for pattern, ans in self._rules.get(key, ()):
+                m = pattern.search(last)
+                if m:
+                    if callable(ans):
+                        return ans(m, model, messages)
+                    return m.expand(ans) if _GROUP_REF.search(ans) else ans
+        if callable(self.default):
+            return self.default(model, messages)
+        return last if self.default == "echo" else self.default
+
+    def _draw(self, key: bytes, nth: int) -> float:
+        digest = hashlib.blake2b(b"%d:%d:" % (self.seed, nth) + key, digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2.0 ** 64
+
+    def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes
+                ) -> tuple[int, bytes, str, float]:
+        """(status, payload, content type, delay in seconds) for one request."""
+        path = path.split("?", 1)[0]
+        if path in ("/v1/chat/completions", "/chat/completions"):
+            if method != "POST":
+                return 405, _error_body(405, "use POST"), "application/json", 0.0
+            return self._chat(headers, body)
+        if path == "/stats" and method == "GET":
+            return 200, json.dumps(self.stats()).encode(), "application/json", 0.0
+        if path == "/reset" and method == "POST":
+            self.reset()
+            return 200, b'{"ok":true}', "application/json", 0.0
+        if path in ("/v1/models", "/models") and method == "GET":
+            names = sorted(self.known_models or self._by_model)
+            data = [{"id": n, "object": "model", "created": 0, "owned_by": "fake"} for n in names]
+            return 200, json.dumps({"object": "list", "data": data}).encode(), "application/json", 0.0
+        if path == "/health":
+            return 200, b'{"ok":true}', "application/json", 0.0
+        return 404, _error_body(404, f"no route {method} {path}"), "application/json", 0.0
+
+    def _fail(self, status: int, message: str, delay: float = 0.0) -> tuple[int, bytes, str, float]:
+        key = str(status)
+        self._by_status[key] = self._by_status.get(key, 0) + 1
+        return status, _error_body(status, message), "application/json", delay
+
+    def _chat(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes, str, float]:
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            return self._fail(401, "Incorrect API key provided (fake server).")
+        try:
+            req = json.loads(body)
+            model = req["model"]
+            messages = req["messages"]
+            if not isinstance(messages, list) or not isinstance(model, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return self._fail(400, "body must be JSON with 'model' (string) and 'messages' (list)")
+        last = _last_user(messages)
+        self._total += 1
+        self._by_model[model] = self._by_model.get(model, 0) + 1
+        self._by_content[last] = self._by_content.get(last, 0) + 1
+        if self.known_models is not None and model not in self.known_models:
+            return self._fail(404, f"The model `{model}` does not exist (fake server).")
+        delay = self.model_latency.get(model, self.latency)
+
+        key = model.encode() + b"\0" + json.dumps(messages, sort_keys=True).encode()
+        nth = self._seen.get(key, 0)
+        self._seen[key] = nth + 1
+        if nth < self.fail_first:
+            return self._fail(self.fail_status, f"injected failure {nth + 1} of {self.fail_first}", delay)
+        if self.rate_429 or self.rate_500 or self.rate_timeout:
+            r = self._draw(key, nth)
+            if r < self.rate_429:
+                return self._fail(429, "Rate limit reached (fake server).", delay)
+            if r < self.rate_429 + self.rate_500:
+                return self._fail(500, "The server had an error (fake server).", delay)
+            if r < self.rate_429 + self.rate_500 + self.rate_timeout:
+                return self._fail(504, "injected timeout (fake server)", self.hang)
+
+        text = self.answer(model, messages)
+        finish = "stop"
+        stop = req.get("stop")
+        for s in ([stop] if isinstance(stop, str) else stop or ()):
+            cut = text.find(s) if s else -1
+            if cut >= 0:
+                text = text[:cut]
+        limit = req.get("max_completion_tokens") or req.get("max_tokens")
+        words = text.split()
+        if isinstance(limit, int) and 0 < limit < len(words):
+            text = " ".join(words[:limit])
+            words = words[:limit]
+            finish = "length"
+        usage = {"prompt_tokens": sum(len(_text(m.get("content")).split()) + 1 for m in messages
+                                      if isinstance(m, dict)),
+                 "completion_tokens": max(1, len(words))}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        self._seq += 1
+        cid = f"chatcmpl-fake{self._seq}"
+        created = int(time.time())
+        self._by_status["200"] = self._by_status.get("200", 0) + 1
+        if req.get("stream"):
+            return 200, self._sse(cid, created, model, text, finish, usage, req), "text/event-stream", delay
+        payload = {"id": cid, "object": "chat.completion", "created": created, "model": model,
+                   "system_fingerprint": "fp_fake",
+                   "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                "logprobs": None, "finish_reason": finish}],
+                   "usage": usage}
+        return 200, json.dumps(payload).encode(), "application/json", delay
+
+    @staticmethod
+    def _sse(cid: str, created: int, model: str, text: str, finish: str, usage: dict, req: dict) -> bytes:
+        base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
+        chunks = [dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": text},
+                                       "finish_reason": None}]),
+                  dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": finish}])]
+        if (req.get("stream_options") or {}).get("include_usage"):
+            chunks.append(dict(base, choices=[], usage=usage))
+        return b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+
+    # ----------------------------------------------------------------- life cycle
+
+    async def start_async(self) -> str:
+        """Listen on the running event loop; returns the base URL."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._server = await loop.create_server(lambda: _HTTP(self), self.host, self.port, backlog=4096)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.base_url
+
+    async def stop_async(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for conn in list(self._conns):
+                conn.abort()
+            self._server = None
+
+    def start(self) -> str:
+        """Serve from a background thread (its own event loop); returns the base URL."""
+        if self._thread is not None:
+            return self.base_url
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            try:
+                loop.run_until_complete(self.start_async())
+            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self.stop_async())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="fake-openai", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if failure:
+            self._thread = None
+            raise failure[0]
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop the background thread started by :meth:`start`."""
+        if self._thread is None:
+            return
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._thread = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _HTTP(asyncio.Protocol):
+    """One connection: parse requests, answer them in order (a pending answer holds the next)."""
+
+    __slots__ = ("srv", "buf", "busy", "transport", "timer", "keep")
+
+    def __init__(self, srv: FakeOpenAI):
+        self.srv = srv
+        self.buf = bytearray()
+        self.busy = False
+        self.transport: asyncio.Transport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.keep = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.srv._conns.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.transport = None
+        self.srv._conns.discard(self)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.busy:
+            self._process()
+
+    def _process(self) -> None:
+        buf = self.buf
+        while not self.busy and self.transport is not None:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > _MAX_HEAD:
+                    self._send_close(413, _error_body(413, "headers too large"))
+                return
+            lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+            try:
+                method, target, version = lines[0].split(" ", 2)
+            except ValueError:
+                self._send_close(400, _error_body(400, "bad request line"))
+                return
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                self._send_close(411, _error_body(411, "send a Content-Length body"))
+                return
+            try:
+                length = int(headers.get("content-length", "0"))
+            except ValueError:
+                length = -1
+            if not 0 <= length <= _MAX_BODY:
+                self._send_close(413, _error_body(413, "bad Content-Length"))
+                return
+            total = end + 4 + length
+            if len(buf) < total:
+                return
+            body = bytes(buf[end + 4:total])
+            del buf[:total]
+            conn = headers.get("connection", "").lower()
+            self.keep = conn != "close" if version == "HTTP/1.1" else conn == "keep-alive"
+            try:
+                status, payload, ctype, delay = self.srv._handle(method, target, headers, body)
+            except Exception as exc:  # noqa: BLE001 - a rule callable failed: answer 500, keep serving
+                status, payload, ctype, delay = 500, _error_body(500, f"fake server error: {exc!r}"), \
+                    "application/json", 0.0
+            if delay > 0:
+                self.busy = True
+                self.timer = asyncio.get_running_loop().call_later(
+                    delay, self._delayed, status, payload, ctype)
+                return
+            self._write(status, payload, ctype)
+
+    def _delayed(self, status: int, payload: bytes, ctype: str) -> None:
+        self.timer = None
+        self.busy = False
+        if self.transport is None:
+            return
+        self._write(status, payload, ctype)
+        if self.buf and self.transport is not None:
+            self._process()
+
+    def _write(self, status: int, payload: bytes, ctype: str) -> None:
+        head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(payload)}\r\n"
+                f"Connection: {'keep-alive' if self.keep else 'close'}\r\n\r\n").encode()
+        assert self.transport is not None
+        self.transport.write(head + payload)
+        if not self.keep:
+            self.transport.close()
+            self.transport = None
+
+    def _send_close(self, status: int, payload: bytes) -> None:
+        self.keep = False
+        self._write(status, payload, "application/json")
+
+
+def _load_rules(path: str) -> Any:
+    """rules.json: ``{"<model>|*": [[regex, answer], ...], "default": "echo"}`` or a bare list."""
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    if isinstance(data, list):
+        return {"*": [tuple(p) for p in data]}
+    return {k: (v if k == "default" else [tuple(p) for p in v]) for k, v in data.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake server in the foreground (for benchmarks, as a separate process)."""
+    ap = argparse.ArgumentParser(prog="python -m promptops.testing.fake_openai", description=main.__doc__)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8911)
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    ap.add_argument("--rules", help="rules.json: {model or '*': [[regex, answer], ...], 'default': 'echo'}")
+    ap.add_argument("--rate-429", type=float, default=0.0)
+    ap.add_argument("--rate-500", type=float, default=0.0)
+    ap.add_argument("--rate-timeout", type=float, default=0.0)
+    ap.add_argument("--hang", type=float, default=30.0, help="seconds an injected timeout hangs")
+    ap.add_argument("--fail-first", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--api-key", default=None, help="require this bearer key")
+    args = ap.parse_args(argv)
+    server = FakeOpenAI(latency=args.latency, rules=_load_rules(args.rules) if args.rules else None,
+                        rate_429=args.rate_429, rate_500=args.rate_500, rate_timeout=args.rate_timeout,
+                        hang=args.hang, fail_first=args.fail_first, seed=args.seed, api_key=args.api_key,
+                        host=args.host, port=args.port)
+
+    async def serve() -> None:
+        url = await server.start_async()
+        print(f"fake OpenAI server on {url}", flush=True)
+        await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

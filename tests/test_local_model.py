@@ -1,0 +1,203 @@
+"""The local/ provider: the batching queue (fast, no torch) and the real embedded model (slow)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from promptops.providers.batching import Batcher, GenResult, GenSettings, settings_from_params
+
+# ----------------------------------------------------------------------------- batching (no torch)
+
+
+class Recorder:
+    """A fake generate: records each batch, answers the last user message upper-cased."""
+
+    def __init__(self, delay: float = 0.0, fail: bool = False):
+        self.batches: list[tuple[GenSettings, list[str]]] = []
+        self.delay = delay
+        self.fail = fail
+        self.threads: set[str] = set()
+
+    def __call__(self, batch, settings):
+        self.threads.add(threading.current_thread().name)
+        self.batches.append((settings, [m[-1]["content"] for m in batch]))
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("generate failed")
+        return [GenResult(m[-1]["content"].upper(), 3, 2) for m in batch]
+
+
+def msgs(text):
+    return [{"role": "user", "content": text}]
+
+
+async def test_requests_arriving_together_form_batches_of_at_most_max():
+    rec = Recorder()
+    b = Batcher(rec, max_batch=32)
+    out = await asyncio.gather(*[b.submit(msgs(f"q{i}"), GenSettings()) for i in range(40)])
+    assert [r.text for r in out] == [f"Q{i}" for i in range(40)]
+    assert [len(x) for _, x in rec.batches] == [32, 8]
+    assert threading.main_thread().name not in rec.threads  # generate ran in a worker thread
+
+
+async def test_incompatible_settings_are_separate_batches():
+    rec = Recorder()
+    b = Batcher(rec)
+    greedy, hot = GenSettings(), GenSettings(temperature=0.7, seed=1)
+    await asyncio.gather(*[b.submit(msgs(f"q{i}"), greedy if i % 2 else hot) for i in range(10)])
+    assert sorted((s.temperature, len(x)) for s, x in rec.batches) == [(0.0, 5), (0.7, 5)]
+
+
+async def test_requests_during_a_batch_form_the_next_batch():
+    rec = Recorder(delay=0.2)
+    b = Batcher(rec)
+    first = asyncio.ensure_future(b.submit(msgs("a"), GenSettings()))
+    await asyncio.sleep(0.05)  # the first batch is generating now
+    loop_alive = time.perf_counter()
+    rest = [asyncio.ensure_future(b.submit(msgs(f"b{i}"), GenSettings())) for i in range(5)]
+    await asyncio.sleep(0.01)
+    assert time.perf_counter() - loop_alive < 0.1  # the event loop was not blocked by generate
+    await asyncio.gather(first, *rest)
+    assert [x for _, x in rec.batches] == [["a"], [f"b{i}" for i in range(5)]]
+
+
+async def test_stop_strings_cut_each_answer():
+    b = Batcher(Recorder())
+    got = await b.submit(msgs("hello. world"), GenSettings(), stop=(".", "zz"))
+    assert got.text == "HELLO"
+    assert (await b.submit(msgs("abc"), GenSettings(), stop=("zz",))).text == "ABC"
+
+
+async def test_errors_reach_every_caller_and_the_batcher_recovers():
+    rec = Recorder(fail=True)
+    b = Batcher(rec)
+    results = await asyncio.gather(*[b.submit(msgs("x"), GenSettings()) for _ in range(3)],
+                                   return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results)
+    rec.fail = False
+    assert (await b.submit(msgs("ok"), GenSettings())).text == "OK"
+
+
+async def test_cancelled_callers_are_skipped():
+    rec = Recorder()
+    b = Batcher(rec, collect_s=0.05)
+    gone = asyncio.ensure_future(b.submit(msgs("gone"), GenSettings()))
+    kept = asyncio.ensure_future(b.submit(msgs("kept"), GenSettings()))
+    await asyncio.sleep(0)
+    gone.cancel()
+    assert (await kept).text == "KEPT"
+    assert [x for _, x in rec.batches] == [["kept"]]
+
+
+def test_settings_from_params():
+    s, stop = settings_from_params({"temperature": 0, "max_tokens": 5, "stop": "\n", "seed": 3})
+    assert s == GenSettings(temperature=0.0, max_tokens=5, seed=None)  # seed is moot when greedy
+    assert stop == ("\n",)
+    s, stop = settings_from_params({"temperature": 0.5, "seed": 3, "top_p": 0.9})
+    assert s == GenSettings(temperature=0.5, max_tokens=64, top_p=0.9, seed=3) and stop == ()
+
+
+def test_adapter_ids_resolve_under_adapter_dirs(tmp_path, monkeypatch):
+    pytest.importorskip("litellm")
+    from promptops.errors import ModelError
+    from promptops.providers import local
+
+    (tmp_path / "job-1").mkdir()
+    monkeypatch.setattr(local, "ADAPTER_DIRS", [tmp_path])
+    assert local.resolve_adapter("job-1") == (tmp_path / "job-1").resolve()
+    assert local.resolve_adapter(str(tmp_path / "job-1")) == (tmp_path / "job-1").resolve()
+    with pytest.raises(ModelError):
+        local.resolve_adapter("job-2")
+    monkeypatch.setattr(local, "ADAPTER_DIRS", [])
+    monkeypatch.setenv("PROMPTOPS_ROOT", str(tmp_path))
+    (tmp_path / ".promptops" / "adapters" / "job-3").mkdir(parents=True)
+    assert local.resolve_adapter("job-3") == (tmp_path / ".promptops" / "adapters" / "job-3").resolve()
+
+
+# ----------------------------------------------------------------------------- the real model
+
+PROMPTS = ["What is the capital of France?", "Say hello.", "Name a color.", "What is 2 + 2?",
+           "Write one word about the sea.", "Is the sky blue? Answer yes or no."]
+
+
+@pytest.fixture(scope="module")
+def backend():
+    pytest.importorskip("torch")
+    from promptops.providers import local
+
+    local.set_backend(None)
+    b = local.get_backend()
+    b.load("smollm2")
+    return b
+
+
+@pytest.mark.slow
+async def test_embedded_model_answers_through_complete(backend):
+    from promptops.providers import complete
+
+    got = await complete("local/smollm2", msgs("What is the capital of France?"), {"max_tokens": 20})
+    assert "paris" in got.text.lower()
+    assert got.prompt_tokens > 5 and 0 < got.completion_tokens <= 20
+    assert got.cost_usd == 0.0
+
+
+@pytest.mark.slow
+def test_batched_greedy_equals_one_by_one(backend):
+    settings = GenSettings(max_tokens=24)
+    batched = backend.generate("smollm2", [msgs(p) for p in PROMPTS], settings)
+    single = [backend.generate("smollm2", [msgs(p)], settings)[0] for p in PROMPTS]
+    assert [r.text for r in batched] == [r.text for r in single]
+    assert [r.completion_tokens for r in batched] == [r.completion_tokens for r in single]
+    assert [r.prompt_tokens for r in batched] == [r.prompt_tokens for r in single]
+
+
+@pytest.mark.slow
+async def test_max_tokens_and_stop_are_honoured(backend):
+    from promptops.providers import complete
+
+    long = await complete("local/smollm2", msgs("Write a long story about a cat."), {"max_tokens": 5})
+    assert long.completion_tokens == 5
+    words = long.text.split()
+    assert len(words) >= 2
+    stop = words[1]
+    cut = await complete("local/smollm2", msgs("Write a long story about a cat."),
+                         {"max_tokens": 5, "stop": [stop]})
+    assert cut.text == long.text[:long.text.find(stop)]
+
+
+@pytest.mark.slow
+async def test_sampling_with_seed_is_reproducible(backend):
+    from promptops.providers import complete
+
+    params = {"temperature": 1.0, "seed": 7, "max_tokens": 12}
+    a = await complete("local/smollm2", msgs("Tell me a fun fact."), params)
+    b = await complete("local/smollm2", msgs("Tell me a fun fact."), params)
+    assert a.text == b.text
+
+
+@pytest.mark.slow
+async def test_adapter_loads_through_plus_suffix(backend, tmp_path, monkeypatch):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from promptops.embedded import smollm2_gguf
+    from promptops.providers import complete, local
+
+    gguf = smollm2_gguf()
+    base = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=True)
+    get_peft_model(base, cfg).save_pretrained(tmp_path / "adapters" / "job-1")
+    monkeypatch.setattr(local, "ADAPTER_DIRS", [tmp_path / "adapters"])
+
+    q = msgs("What is the capital of France?")
+    plain = await complete("local/smollm2", q, {"max_tokens": 12})
+    tuned = await complete("local/smollm2+job-1", q, {"max_tokens": 12})
+    assert tuned.text == plain.text  # a fresh LoRA (B = 0) leaves the outputs unchanged
+    assert type(backend.load("smollm2+job-1").model).__name__.startswith("Peft")
+    by_path = await complete(f"local/smollm2+{tmp_path / 'adapters' / 'job-1'}", q, {"max_tokens": 12})
+    assert by_path.text == plain.text
