@@ -50,7 +50,9 @@ def main() -> None:
     from ..errors import PromptopsError
 
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # returns typer.Exit's code in this mode
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except PromptopsError as exc:
         common.err_console().print(f"error: {exc.one_line()}", markup=False, style="red")
         sys.exit(exc.exit_code)

@@ -1,0 +1,138 @@
+"""Is fine-tuning worth it? A cost-benefit table before a job, and the same table measured after.
+
+Before: training compute = optimizer steps × step time, where the step time comes from the newest
+finished job in this store (measured seconds per step, scaled by tokens per example), or else the
+default :data:`DEFAULT_STEP_S` (DESIGN.md: a LoRA step, batch 8 × ~15 tokens, 0.5 s on 2 CPU
+cores), scaled the same way; the expected accuracy gain is the plateau gap (target − best); the
+per-call latency and cost of the current deployment come from the logged calls, and those of the
+fine-tuned small model from the base model's evals of this prompt (local models cost no API fees).
+After: the same rows with measured figures (accuracy, consistency, latency, cost, time to deliver).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import stats
+from ..finetune.jobs import tokens_per_example
+
+DEFAULT_STEP_S = 0.5
+DEFAULT_STEP_TOKENS = 8 * 15  # the batch the default was measured on
+STEP_SOURCE = "DESIGN.md: LoRA step, batch 8 x ~15 tokens, 0.5 s on 2 CPU cores"
+LOAD_S = 15.0  # DESIGN.md: cold load of the embedded model
+
+
+@dataclass
+class Estimate:
+    prompt: str
+    examples: int
+    epochs: int
+    batch_size: int
+    steps: int
+    tokens_per_example: float
+    step_s: float
+    step_source: str
+    train_s: float
+    best_accuracy: float | None
+    target: float | None
+    expected_gain: float | None
+    current: dict[str, Any] = field(default_factory=dict)    # deployment: model, calls, p50 latency, cost/call
+    candidate: dict[str, Any] = field(default_factory=dict)  # fine-tuned small model
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def rows(self) -> list[list[str]]:
+        """(what, current prompt, fine-tuned) rows for a table."""
+        c, f = self.current, self.candidate
+        return [
+            ["model", str(c.get("model") or "–"), str(f.get("model") or "–")],
+            ["accuracy", _pct(self.best_accuracy), f"≥ {_pct(self.target)} hoped (gap {_pct(self.expected_gain)})"],
+            ["p50 latency / call", _ms(c.get("latency_p50_ms")), _ms(f.get("latency_p50_ms"))],
+            ["cost / call", _usd(c.get("cost_per_call_usd")), _usd(f.get("cost_per_call_usd"))],
+            ["time to deliver", "–", f"~{_dur(self.train_s + LOAD_S)} ({self.steps} steps × {self.step_s:.2f} s"
+                                     f" on {self.examples} examples × {self.epochs} epochs)"],
+        ]
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def _ms(v: float | None) -> str:
+    return "–" if v is None else f"{v:.0f} ms"
+
+
+def _usd(v: float | None) -> str:
+    return "–" if v is None else ("$0 (local)" if v == 0 else f"${v:.6f}")
+
+
+def _dur(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def measured_step(store: Any) -> tuple[float, float, str] | None:
+    """(seconds per step, tokens per step, source) from the newest succeeded job that says so."""
+    for job in store.list_jobs():
+        m = job.metrics or {}
+        if job.status == "succeeded" and m.get("steps") and m.get("train_time_s") and m.get("tokens_per_example"):
+            bs = (job.config or {}).get("batch_size", 8) * (job.config or {}).get("grad_accum", 1)
+            return (m["train_time_s"] / m["steps"], m["tokens_per_example"] * bs,
+                    f"measured in job {job.id} ({m['steps']} steps, {m['train_time_s']:.0f} s)")
+    return None
+
+
+def deployment_stats(store: Any, name: str, limit: int = 2000) -> dict[str, Any]:
+    """Model, p50 latency and mean cost per call of the logged production calls of a prompt."""
+    calls = [c for c in store.list_calls(prompt=name, limit=limit) if c.error is None]
+    if not calls:
+        return {}
+    models: dict[str, int] = {}
+    for c in calls:
+        models[c.model] = models.get(c.model, 0) + 1
+    lat = [c.latency_ms for c in calls if c.latency_ms is not None]
+    return {"model": max(models, key=models.get), "calls": len(calls),
+            "latency_p50_ms": stats.percentile(lat, 50) if lat else None,
+            "cost_per_call_usd": sum(c.cost_usd or 0.0 for c in calls) / len(calls)}
+
+
+def estimate(*, prompt: str, train_path: str | Path, examples: int, train_config: Any, plateau: Any = None,
+             store: Any = None, base_latency_ms: float | None = None) -> Estimate:
+    """The before-the-job table (see the module docstring)."""
+    tc = train_config
+    bs = tc.batch_size * tc.grad_accum
+    steps = tc.epochs * math.ceil(examples / bs)
+    if tc.max_steps:
+        steps = min(steps, tc.max_steps)
+    tpe = tokens_per_example(train_path)
+    measured = measured_step(store) if store is not None else None
+    if measured:
+        step_s, step_tokens, source = measured
+    else:
+        step_s, step_tokens, source = DEFAULT_STEP_S, DEFAULT_STEP_TOKENS, STEP_SOURCE
+    step_s = step_s * max(1.0, (tpe * bs) / step_tokens)
+    best = plateau.best.accuracy if plateau is not None and plateau.best is not None else None
+    target = plateau.target if plateau is not None else None
+    current = deployment_stats(store, prompt) if store is not None else {}
+    if not current and plateau is not None and plateau.best is not None:
+        current = {"model": plateau.model, "latency_p50_ms": plateau.best.latency_p50_ms, "cost_per_call_usd": None,
+                   "source": "best prompt version's eval"}
+    base = tc.base
+    candidate = {"model": f"{base}+<job>", "latency_p50_ms": base_latency_ms,
+                 "cost_per_call_usd": 0.0 if base.startswith("local/") else None}
+    return Estimate(prompt=prompt, examples=examples, epochs=tc.epochs, batch_size=bs, steps=steps,
+                    tokens_per_example=round(tpe, 1), step_s=round(step_s, 3), step_source=source,
+                    train_s=steps * step_s, best_accuracy=best, target=target,
+                    expected_gain=(plateau.gap if plateau is not None else None),
+                    current=current, candidate=candidate)
+
+
+def base_latency(plateau_reports: list[Any], base: str) -> float | None:
+    """p50 latency of the base model on this prompt's evals (the fine-tuned model's best guess)."""
+    for r in plateau_reports:
+        if r.model == base and r.best is not None:
+            return r.best.latency_p50_ms
+    return None

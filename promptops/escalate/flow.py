@@ -1,0 +1,212 @@
+"""Escalation end to end: plateau → export → estimate → LoRA job → eval of the adapter → compare → promote.
+
+The fine-tuned model is scored on the prompt's own regression suite with the same runner, using
+the version that was fine-tuned, and set beside that version on its base model: accuracy with 95 %
+Wilson intervals, the paired difference with its interval and the exact McNemar test on the same
+cases, latency, cost, and the time it took to deliver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import stats
+from ..config import Config
+from ..errors import PromptopsError
+from .plateau import PlateauReport
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Outcome:
+    """What escalation did for one prompt."""
+
+    prompt: str
+    plateau: PlateauReport
+    export: Any = None
+    estimate: Any = None
+    job: Any = None
+    comparison: dict[str, Any] | None = None
+    promoted: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+def adapter_model_ready(config: Config) -> None:
+    """Let the local provider find this project's adapters by job id, whatever the cwd."""
+    from ..finetune.jobs import adapters_dir
+    from ..providers import local
+
+    path = adapters_dir(config).resolve()
+    if path not in [Path(p).resolve() for p in local.ADAPTER_DIRS]:
+        local.ADAPTER_DIRS.insert(0, path)
+
+
+def compare(config: Config, name: str, job: Any, plateau: PlateauReport, *, store: Any = None,
+            repeat: int = 1, source: str = "cli") -> dict[str, Any]:
+    """Evaluate the job's adapter on the suite (version fine-tuned) and compare it with that version
+    on the base model it was scored on (the best prompt)."""
+    from ..evaluate import evaluate
+    from ..store import open_store
+
+    store = store or open_store(config)
+    if job.status != "succeeded":
+        raise PromptopsError(f"job {job.id} is {job.status}; only a succeeded job has a model to evaluate")
+    best = plateau.best
+    if best is None:
+        raise PromptopsError(f"prompt '{name}' has no scored version to compare with")
+    model = job.metrics["model"]
+    adapter_model_ready(config)
+    commit = (job.metrics or {}).get("commit") or best.commit
+    spec = f"{name}@{commit}" if commit else name
+    report = evaluate(config, [spec], models=[model], source=source, branch=config.escalate.branch, repeat=repeat)
+    ft = report.summaries[0]
+    ft_pass = {r.case_id: (r.error is None and bool(r.passed)) for r in ft.results if r.repeat_index == 0}
+    base_rows = [r for r in store.results(best.run_id) if r.model == plateau.model and r.repeat_index == 0] \
+        if best.run_id else []
+    base_pass = {r.case_id: (r.error is None and bool(r.passed)) for r in base_rows}
+    common = sorted(set(ft_pass) & set(base_pass))
+    b = sum(1 for c in common if base_pass[c] and not ft_pass[c])
+    c_ = sum(1 for c in common if not base_pass[c] and ft_pass[c])
+    p = stats.mcnemar_exact(b, c_)
+    delta, lo, hi = stats.diff_interval([base_pass[c] for c in common], [ft_pass[c] for c in common])
+    run = store.get_run(best.run_id) if best.run_id else None
+    base_summary = ((run.summary or {}).get(plateau.model) or {}) if run else {}
+    m = job.metrics or {}
+    deliver_s = (job.finished_at - job.created_at).total_seconds() if job.finished_at and job.created_at else None
+    alpha = config.ci.alpha
+    return {
+        "prompt": name, "version": best.version, "commit": best.commit, "cases": len(common),
+        "prompt_model": plateau.model, "finetuned_model": model, "job": job.id, "run_id": ft.run_id,
+        "prompt_row": {"accuracy": best.accuracy, "ci_low": base_summary.get("ci_low", best.ci_low),
+                       "ci_high": base_summary.get("ci_high", best.ci_high),
+                       "latency_p50_ms": base_summary.get("latency_p50_ms"),
+                       "cost_usd_per_call": _per_call(base_summary), "consistency": base_summary.get("consistency")},
+        "finetuned_row": {"accuracy": ft.accuracy, "ci_low": ft.ci_low, "ci_high": ft.ci_high,
+                          "latency_p50_ms": ft.latency_p50_ms, "cost_usd_per_call": ft.cost_usd / max(ft.total, 1),
+                          "consistency": ft.consistency},
+        "paired": {"delta": delta, "ci_low": lo, "ci_high": hi, "prompt_only": b, "finetuned_only": c_,
+                   "mcnemar_p": p, "alpha": alpha},
+        "beats_prompt": ft.accuracy > best.accuracy and p < alpha,
+        "train_time_s": m.get("train_time_s"), "wall_time_s": m.get("wall_time_s"), "time_to_deliver_s": deliver_s,
+        "steps": m.get("steps"), "train_examples": m.get("train_examples"), "val_accuracy": m.get("val_accuracy"),
+        "best_val_loss": m.get("best_val_loss"), "folds": m.get("folds"), "peak_rss_mb": m.get("peak_rss_mb"),
+    }
+
+
+def _per_call(summary: dict) -> float | None:
+    if not summary or summary.get("cost_usd") is None or not summary.get("total"):
+        return None
+    return summary["cost_usd"] / summary["total"]
+
+
+def comparison_rows(cmp: dict[str, Any]) -> list[list[str]]:
+    """(what, best prompt, fine-tuned) rows: the measured side-by-side."""
+    p, f, d = cmp["prompt_row"], cmp["finetuned_row"], cmp["paired"]
+
+    def acc(r: dict) -> str:
+        return f"{100 * r['accuracy']:.1f}% [{100 * (r['ci_low'] or 0):.1f}–{100 * (r['ci_high'] or 0):.1f}]"
+
+    def ms(v: Any) -> str:
+        return "–" if v is None else f"{v:.0f} ms"
+
+    def usd(v: Any) -> str:
+        return "–" if v is None else ("$0" if v == 0 else f"${v:.6f}")
+
+    def cons(v: Any) -> str:
+        return "–" if v is None else f"{100 * v:.0f}%"
+
+    train = cmp.get("train_time_s")
+    deliver = cmp.get("time_to_deliver_s")
+    return [
+        ["model", f"{cmp['prompt_model']} ({cmp['version']})", cmp["finetuned_model"]],
+        ["accuracy (95% CI)", acc(p), acc(f)],
+        ["paired difference", "", f"{100 * d['delta']:+.1f} pts [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]"],
+        ["McNemar p (discordant)", "", f"{d['mcnemar_p']:.2g} ({d['prompt_only']} vs {d['finetuned_only']})"],
+        ["p50 latency / call", ms(p["latency_p50_ms"]), ms(f["latency_p50_ms"])],
+        ["cost / call", usd(p["cost_usd_per_call"]), usd(f["cost_usd_per_call"])],
+        ["consistency (repeats)", cons(p["consistency"]), cons(f["consistency"])],
+        ["time to deliver", "prompt edits (already spent)",
+         ("–" if train is None else f"train {train:.0f} s") + ("" if deliver is None else f", job {deliver:.0f} s")],
+    ]
+
+
+def escalate(config: Config, names: list[str] | None = None, *, wait: bool = False, auto_promote: str | None = None,
+             train_overrides: dict[str, Any] | None = None, min_examples: int | None = None,
+             say: Say = print, table: Callable[..., None] | None = None,
+             on_job_update: Callable[[Any], None] | None = None, store: Any = None,
+             source: str = "cli") -> list[Outcome]:
+    """Escalate every plateaued prompt among ``names``: export, estimate, start a LoRA job; with
+    ``wait`` also evaluate and compare the adapter, and with ``auto_promote`` promote it when it
+    beats the prompt (paired test at ``ci.alpha``) and passes the environment's gate."""
+    from ..finetune import TrainConfig
+    from ..finetune import jobs
+    from ..store import open_store
+    from .estimate import base_latency, estimate
+    from .export import export
+    from .plateau import check
+
+    store = store or open_store(config)
+    outcomes = []
+    reports = check(config, names, store=store)
+    done: set[str] = set()
+    for rep in reports:
+        if not rep.plateaued or rep.prompt in done:  # one job per prompt, for its first plateaued model
+            continue
+        done.add(rep.prompt)
+        out = Outcome(prompt=rep.prompt, plateau=rep)
+        outcomes.append(out)
+        ex = export(config, rep.prompt, store=store, min_examples=min_examples)  # renders with the best version
+        out.export = ex
+        say(f"{rep.prompt}: exported {ex.train} train + {ex.val} validation examples to {ex.out_dir} "
+            f"(version {ex.version}; dropped: {', '.join(f'{n} {w}' for w, n in sorted(ex.dropped.items())) or 'none'})")
+        tc = TrainConfig.from_dict(train_overrides or {})
+        same = [r for r in reports if r.prompt == rep.prompt]
+        est = estimate(prompt=rep.prompt, train_path=ex.train_path, examples=ex.train, train_config=tc,
+                       plateau=rep, store=store, base_latency_ms=base_latency(same, tc.base))
+        out.estimate = est
+        if table:
+            table(f"{rep.prompt}: is fine-tuning worth it? (estimate; step time: {est.step_source})",
+                  ["", "prompt now", "fine-tuned (expected)"], est.rows())
+        job = jobs.create(config, rep.prompt, ex.out_dir, tc, store=store,
+                          extra={"commit": ex.commit, "version": ex.version, "estimate": est.to_dict()})
+        out.job = job
+        say(f"{rep.prompt}: started job {job.id} (log {job.log_path}); follow it with: promptops jobs show {job.id}")
+        if not wait:
+            continue
+        job = jobs.wait(config, job.id, store=store, on_update=on_job_update)
+        out.job = job
+        if job.status != "succeeded":
+            out.notes.append(f"job {job.id} {job.status}: {job.error or ''}")
+            say(f"{rep.prompt}: job {job.id} {job.status}: {job.error or ''}")
+            continue
+        cmp = compare(config, rep.prompt, job, rep, store=store, source=source)
+        out.comparison = cmp
+        if table:
+            table(f"{rep.prompt}: prompt engineering vs fine-tuning (measured on {cmp['cases']} suite cases)",
+                  ["", "best prompt", "fine-tuned"], comparison_rows(cmp))
+        if auto_promote:
+            out.promoted = promote_if_better(config, cmp, auto_promote, say=say)
+    return outcomes
+
+
+def promote_if_better(config: Config, cmp: dict[str, Any], env: str, *, say: Say = print) -> Any:
+    """Promote the fine-tuned model to ``env`` when it beats the prompt; None (with a note) otherwise."""
+    if not cmp["beats_prompt"]:
+        say(f"{cmp['prompt']}: not promoted: the fine-tuned model does not beat the prompt "
+            f"(p = {cmp['paired']['mcnemar_p']:.2g}, alpha {cmp['paired']['alpha']})")
+        return None
+    from .. import deploy  # written alongside; imported only when promoting
+
+    spec = f"{cmp['prompt']}@{cmp['commit']}" if cmp["commit"] else cmp["prompt"]
+    reason = (f"escalate: fine-tuned {cmp['finetuned_model']} {100 * cmp['finetuned_row']['accuracy']:.1f}% vs "
+              f"prompt {100 * cmp['prompt_row']['accuracy']:.1f}% (McNemar p={cmp['paired']['mcnemar_p']:.2g})")
+    try:
+        row = deploy.promote(config, spec, env, model=cmp["finetuned_model"], reason=reason)
+    except PromptopsError as exc:
+        say(f"{cmp['prompt']}: not promoted: {exc.one_line()}")
+        return None
+    say(f"{cmp['prompt']}@{env} -> {row.version} on {row.model} (deployment #{row.id})")
+    return row

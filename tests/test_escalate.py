@@ -1,0 +1,204 @@
+"""Escalation: plateau detection on made-up histories, export from logged calls, `escalate --check`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from promptops.config import load_config
+from promptops.errors import PromptopsError
+from promptops.escalate import IMPROVING, NO_TARGET, PLATEAUED, TARGET_MET, TOO_LITTLE, check, decide, export
+from promptops.escalate.plateau import VersionScore
+from promptops.store import open_store
+from tests.helpers import CAPITALS, make_project
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PROMPTOPS_ROOT": ""}
+T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+MODEL = "fake/a"
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "proj", "http://127.0.0.1:9/v1")
+
+
+def add_runs(store, accuracies, *, prompt="capital", model=MODEL, branch="main", start=0):
+    """One finished run per accuracy; each a new version (hash), evaluated a day apart."""
+    for i, acc in enumerate(accuracies, start=start):
+        store.create_run(prompt=prompt, version=f"v{i:02d}", hash=f"h{i:02d}", commit=f"c{i:02d}", branch=branch,
+                         models=[model], fingerprint=f"fp{i}", status="finished", started_at=T0 + timedelta(days=i),
+                         summary={model: {"accuracy": acc, "ci_low": acc - 0.1, "ci_high": acc + 0.1, "total": 20}})
+
+
+def scores(*accs):
+    return [VersionScore(version=f"v{i}", hash=f"h{i}", accuracy=a, first_eval=T0 + timedelta(days=i))
+            for i, a in enumerate(accs)]
+
+
+@pytest.mark.parametrize("accs, target, status", [
+    ((0.5, 0.6, 0.85), 0.8, TARGET_MET),
+    ((0.4, 0.5, 0.6, 0.7), 0.8, IMPROVING),
+    ((0.5, 0.6, 0.61, 0.6, 0.615), 0.8, PLATEAUED),
+    ((0.6, 0.5, 0.55, 0.62), 0.8, PLATEAUED),  # +2.0 points exactly is not "more than delta"
+    ((0.6, 0.5, 0.55, 0.63), 0.8, IMPROVING),
+    ((0.5, 0.6), 0.8, TOO_LITTLE),
+    ((), 0.8, TOO_LITTLE),
+    ((0.5, 0.5, 0.5, 0.5), None, NO_TARGET),
+])
+def test_decide(accs, target, status):
+    assert decide(scores(*accs), target=target, window=3, delta=0.02)[0] == status
+
+
+def test_plateau_from_the_store_per_branch_and_best_run_per_version(project: Path):
+    config = load_config(project)
+    store = open_store(config)
+    add_runs(store, [0.5, 0.6, 0.61, 0.6, 0.6])
+    add_runs(store, [0.95, 0.99], branch="feature", start=10)  # other branches do not count
+    # a rerun of v01 scoring higher later: one score per version, its best, at its first eval time
+    store.create_run(prompt="capital", version="v01", hash="h01", commit="c01", branch="main", models=[MODEL],
+                     fingerprint="again", status="finished", started_at=T0 + timedelta(days=20),
+                     summary={MODEL: {"accuracy": 0.62}})
+    store.create_run(prompt="capital", version="v09", hash="h09", branch="main", models=[MODEL], fingerprint="x",
+                     status="running", started_at=T0 + timedelta(days=21), summary=None)  # unfinished: ignored
+    [report] = check(config, ["capital"])
+    assert report.status == PLATEAUED
+    assert [(s.version, s.accuracy) for s in report.scores] == [("v00", 0.5), ("v01", 0.62), ("v02", 0.61), ("v03", 0.6),
+                                                                ("v04", 0.6)]
+    assert report.best.version == "v01" and report.best.commit == "c01"
+    assert report.recent_gain == pytest.approx(0.0)  # window 3: v02..v04 did not beat v01
+    assert "plateau" in report.to_dict()["status"] and report.gap == pytest.approx(0.18)
+
+
+def test_plateau_uses_all_runs_when_none_has_a_branch_and_per_prompt_window(project: Path):
+    text = (project / "prompts" / "capital.prompt").read_text()
+    (project / "prompts" / "capital.prompt").write_text(text.replace("target: 0.8", "target: 0.8\nescalate: {window: 2, delta: 0.05}"))
+    config = load_config(project)
+    store = open_store(config)
+    add_runs(store, [0.5, 0.6, 0.63, 0.64], branch=None)
+    [report] = check(config, ["capital"])
+    assert (report.window, report.delta, report.status) == (2, 0.05, PLATEAUED)
+    with pytest.raises(PromptopsError, match="no prompt named"):
+        check(config, ["nope"])
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+EXTRA = ["Brazil", "Mexico", "India", "China", "Fiji", "Laos", "Mali", "Chad", "Togo", "Niger", "Benin", "Gabon"]
+
+
+def log(store, country, output, *, score=None, label=None, correction=None, error=None, version="v00"):
+    call = store.log_call(prompt="capital", version=version, model=MODEL, variables={"country": country},
+                          messages=[], output=output, error=error, latency_ms=100.0, cost_usd=0.001)
+    if score is not None or label is not None or correction is not None:
+        store.add_feedback(call.id, score=score, label=label, correction=correction)
+    return call
+
+
+@pytest.fixture()
+def logged(project: Path):
+    config = load_config(project)
+    store = open_store(config)
+    ids = {}
+    for c in EXTRA[:6]:
+        ids[c] = log(store, c, f"{c}-city", score=1.0).id  # rated good: kept as is (Fiji, Laos: see below)
+    ids["Fiji"] = log(store, "Fiji", "Lima", score=0.0, correction="Suva").id  # corrected beats rated good
+    ids["Laos"] = log(store, "Laos", "Paris", label="thumbs_down", correction=" Vientiane ").id
+    log(store, "Mali", "Dakar", score=0.0)  # bad, no correction: dropped
+    log(store, "Chad", "N'Djamena")  # unrated: dropped
+    log(store, "Togo", None, error="timeout", score=0.0, correction="Lome").id  # a failed call with a correction
+    log(store, "  BRAZIL ", "Brasilia", score=1.0)  # duplicate after normalising
+    log(store, "France", "Paris", score=1.0)  # in the suite (exact)
+    log(store, "  japan", "Tokyo", label="good")  # in the suite (normalised)
+    log(store, "Niger", "Niamey", label="thumbs_up", version="v01")  # another version counts too
+    return config, store, ids
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_export_keeps_corrected_and_good_drops_bad_suite_overlap_duplicates(logged):
+    config, store, ids = logged
+    res = export(config, "capital", min_examples=5, val_fraction=0.25, seed=0)
+    rows = read_jsonl(res.train_path) + read_jsonl(res.val_path)
+    targets = {r["messages"][-2]["content"].split("of ")[-1].rstrip("?"): r["messages"][-1]["content"] for r in rows}
+    assert targets["Fiji"] == "Suva" and targets["Laos"] == "Vientiane"  # corrections are the target
+    assert targets["Togo"] == "Lome" and targets["Niger"] == "Niamey"
+    assert targets["Brazil"] == "Brazil-city"  # the first of the duplicates
+    assert not {"Mali", "Chad", "France", "japan"} & set(targets)
+    assert len(rows) == 8 and (res.train, res.val) == (6, 2)
+    assert rows[0]["messages"][0] == {"role": "system", "content": "Answer with the city name only."}
+    assert [m["role"] for m in rows[0]["messages"]] == ["system", "user", "assistant"]
+    m = json.loads(res.manifest_path.read_text())
+    assert m["dropped"] == {"duplicate input": 3, "in the regression suite": 2, "rated bad, no correction": 1,
+                            "unrated": 1}
+    assert m["counts"] == {"logged_calls": 15, "kept": 8, "corrected": 3, "rated_good": 5}
+    assert m["split"] == {"train": 6, "val": 2} and m["seed"] == 0
+    import hashlib
+    for name in ("train.jsonl", "val.jsonl"):
+        assert m["files"][name]["sha256"] == hashlib.sha256((res.out_dir / name).read_bytes()).hexdigest()
+    assert ids["Fiji"] in m["sources"]["train"] + m["sources"]["val"]
+    assert m["version"] == res.version and res.out_dir == project_dir(config) / "datasets" / "finetune" / "capital"
+    # a fixed seed gives the same split
+    again = export(config, "capital", min_examples=5, val_fraction=0.25, seed=0)
+    assert again.manifest["sources"] == m["sources"]
+
+
+def project_dir(config):
+    return config.root
+
+
+def test_export_refuses_a_too_small_set_and_writes_nothing(logged, tmp_path: Path):
+    config, store, _ = logged
+    with pytest.raises(PromptopsError, match=r"only 8 usable example\(s\).*; 50 needed"):
+        export(config, "capital", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_cli(logged):
+    config, _, _ = logged
+    out = subprocess.run([sys.executable, "-m", "promptops.cli.main", "export", "capital", "--min-examples", "3"],
+                         cwd=config.root, env=ENV, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "3 corrected" in out.stdout and "dropped 2: in the regression suite" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "promptops.cli.main", "export", "capital"],
+                         cwd=config.root, env=ENV, capture_output=True, text=True)
+    assert out.returncode == 2 and "50 needed" in out.stderr
+
+
+# --- the CLI gate ------------------------------------------------------------------------------------
+
+def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "promptops.cli.main", *args], cwd=root, env=ENV,
+                          capture_output=True, text=True)
+
+
+def test_escalate_check_exit_codes(project: Path):
+    config = load_config(project)
+    store = open_store(config)
+    add_runs(store, [0.6, 0.5])
+    out = cli(project, "escalate", "--check")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert TOO_LITTLE in out.stdout
+    add_runs(store, [0.55, 0.6, 0.61], start=2)
+    out = cli(project, "escalate", "--check")
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert PLATEAUED in out.stdout and "v00:60%" in out.stdout  # the evidence
+    out = cli(project, "escalate", "capital", "--check", "--json")
+    assert out.returncode == 3
+    assert json.loads(out.stdout)[0]["status"] == PLATEAUED
+    add_runs(store, [0.9], start=5)
+    assert cli(project, "escalate", "--check").returncode == 0
+
+
+def test_escalate_refuses_clearly_without_enough_logged_data(project: Path):
+    store = open_store(load_config(project))
+    add_runs(store, [0.6, 0.5, 0.55, 0.61])
+    out = cli(project, "escalate", "capital")
+    assert out.returncode == 2 and "0 usable example(s)" in out.stderr
