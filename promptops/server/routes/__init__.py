@@ -1,0 +1,34 @@
+"""Routes by domain: prompts (serve, render, complete), calls (log, feedback), records (evals,
+deployments, jobs, health)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from ...store import Store
+from ..schemas import ErrorBody, LABEL_PATTERN, TEXT_PATTERN
+from ..serving import PromptCache
+
+
+async def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+async def _prompts(request: Request) -> PromptCache:
+    return request.app.state.prompts
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+PromptsDep = Annotated[PromptCache, Depends(_prompts)]
+# Free-text filters: bounded, and without NUL (PostgreSQL refuses it in text).
+Filter = Annotated[str | None, Query(max_length=200, pattern=TEXT_PATTERN)]
+LabelQuery = Annotated[str | None, Query(pattern=LABEL_PATTERN, description="environment label")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
+
+
+def errors(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI entries for the error statuses a route can answer."""
+    return {code: {"model": ErrorBody} for code in codes}

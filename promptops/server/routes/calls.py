@@ -1,0 +1,56 @@
+"""Logged calls and their feedback."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from ...errors import NotFoundError, RenderError
+from ..auth import SECURED, WRITE_SECURED, ReadKey, WriteKey
+from ..schemas import CallList, CallPublic, FeedbackPublic, FeedbackRequest
+from . import Filter, Limit, Offset, StoreDep, errors
+
+router = APIRouter(prefix="/v1/calls", tags=["calls"])
+_CALL_ID = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
+
+
+@router.post("/{call_id}/feedback", openapi_extra=WRITE_SECURED, response_model=FeedbackPublic, status_code=201,
+             responses=errors(401, 403, 404, 413, 422))
+def add_feedback(call_id: Annotated[str, Path(max_length=64)], body: FeedbackRequest, _: WriteKey,
+                 store: StoreDep) -> FeedbackPublic:
+    """Judge a logged call: a score, a label, a corrected output and/or a comment."""
+    if not _CALL_ID.match(call_id):
+        raise NotFoundError(f"no logged call {call_id[:40]!r}")
+    row = store.add_feedback(call_id, score=body.score, label=body.label, correction=body.correction,
+                             comment=body.comment)
+    return FeedbackPublic.model_validate(row)
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise RenderError(f"{name} is out of range", where=f"query.{name}") from None
+
+
+@router.get("", openapi_extra=SECURED, response_model=CallList, responses=errors(401, 403, 422))
+def list_calls(_: ReadKey, store: StoreDep, prompt: Filter = None, version: Filter = None, model: Filter = None,
+               has_feedback: bool | None = None,
+               since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
+               until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+               limit: Limit = 100, offset: Offset = 0) -> CallList:
+    """Logged calls, newest first, with their feedback; filtered by prompt, version, model, feedback, time."""
+    rows = store.list_calls(prompt=prompt, version=version, model=model, has_feedback=has_feedback,
+                            since=_utc(since, "since"), until=_utc(until, "until"), limit=limit, offset=offset)
+    feedback = store.feedback_for(r.id for r in rows)
+    calls = []
+    for row in rows:
+        call = CallPublic.model_validate(row)
+        call.feedback = [FeedbackPublic.model_validate(f) for f in feedback.get(row.id, [])]
+        calls.append(call)
+    return CallList(calls=calls, limit=limit, offset=offset)

@@ -1,0 +1,80 @@
+"""Read-only records: eval runs (with per-case results), deployments, fine-tune jobs, health."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from ... import __version__
+from ..auth import SECURED, ReadKey
+from ..schemas import (
+    DeploymentList,
+    DeploymentPublic,
+    Health,
+    JobList,
+    JobPublic,
+    ResultPublic,
+    RunDetail,
+    RunList,
+    RunPublic,
+)
+from . import Filter, LabelQuery, Limit, StoreDep, errors
+
+router = APIRouter()
+RunId = Annotated[int, Path(ge=1, le=2_147_483_647)]  # an INTEGER column on PostgreSQL
+
+
+@router.get("/v1/evals", openapi_extra=SECURED, response_model=RunList, tags=["evals"], responses=errors(401, 403, 422))
+def list_evals(_: ReadKey, store: StoreDep, prompt: Filter = None, model: Filter = None, branch: Filter = None,
+               limit: Limit = 100) -> RunList:
+    """Eval runs, newest first, each with its per-model summary."""
+    rows = store.list_runs(prompt=prompt, model=model, branch=branch, limit=limit)
+    return RunList(runs=[RunPublic.model_validate(r) for r in rows])
+
+
+@router.get("/v1/evals/{run_id}", openapi_extra=SECURED, response_model=RunDetail, tags=["evals"], responses=errors(401, 403, 404, 422))
+def get_eval(run_id: RunId, _: ReadKey, store: StoreDep) -> RunDetail:
+    """One eval run with every per-case result."""
+    run = store.get_run(run_id)
+    results = [ResultPublic.model_validate(r) for r in store.results(run_id)]
+    return RunDetail(**RunPublic.model_validate(run).model_dump(), results=results)
+
+
+@router.get("/v1/deployments", openapi_extra=SECURED, response_model=DeploymentList, tags=["deployments"],
+            responses=errors(401, 403, 422))
+def list_deployments(_: ReadKey, store: StoreDep, prompt: Filter = None, env: LabelQuery = None,
+                     limit: Limit = 1000) -> DeploymentList:
+    """The current label of every prompt and environment, and the label history (newest first)."""
+    rows = store.deployment_history(prompt=prompt, env=env)
+    current, seen = [], set()
+    for row in rows:
+        if (row.prompt, row.env) not in seen:
+            seen.add((row.prompt, row.env))
+            current.append(DeploymentPublic.model_validate(row))
+    return DeploymentList(current=current, history=[DeploymentPublic.model_validate(r) for r in rows[:limit]])
+
+
+@router.get("/v1/jobs", openapi_extra=SECURED, response_model=JobList, tags=["jobs"], responses=errors(401, 403, 422))
+def list_jobs(_: ReadKey, store: StoreDep, prompt: Filter = None) -> JobList:
+    """Fine-tune jobs, newest first, with status, progress and metrics."""
+    return JobList(jobs=[JobPublic.model_validate(j) for j in store.list_jobs(prompt=prompt)])
+
+
+@router.get("/health", response_model=Health, tags=["meta"], responses={503: {"model": Health}})
+async def health(store: StoreDep) -> JSONResponse | Health:
+    """Liveness and database reachability (no key needed)."""
+    import sqlalchemy as sa
+
+    def ping() -> None:
+        with store.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    try:
+        await run_in_threadpool(ping)
+    except Exception:  # noqa: BLE001 - any failure means the database is not usable
+        body = Health(status="unavailable", version=__version__, database=store.dialect)
+        return JSONResponse(body.model_dump(), status_code=503)
+    return Health(status="ok", version=__version__, database=store.dialect)
