@@ -42,7 +42,7 @@ class ProviderError(Exception):
 
     The message never contains the API key (it is scrubbed when the provider echoes it)."""
 
-    def __init__(self, kind: str, message: str, *, retryable: bool | None = None,
+    def __init__(self, kind: str, message: str, retryable: bool | None = None, *,
                  status_code: int | None = None, model: str | None = None, hint: str | None = None):
         self.kind = kind if kind in KINDS else "unknown"
         self.retryable = (self.kind in RETRYABLE) if retryable is None else retryable
