@@ -70,6 +70,7 @@ class Config(_Strict):
     concurrency: int = Field(50, ge=1)
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0)
+    workers: int | None = Field(None, ge=1, description="processes for model calls; default: one per core for big evals")
     environments: dict[str, EnvironmentOptions] = Field(default_factory=dict)
     ci: CIOptions = Field(default_factory=CIOptions)
     escalate: EscalateOptions = Field(default_factory=EscalateOptions)

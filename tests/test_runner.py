@@ -165,3 +165,15 @@ def test_killed_eval_resumes_without_repeating_calls(tmp_path):
         assert s.total == 20 and s.passed == 20
         assert server.count() == 20 - done  # only what was missing
         assert first_calls >= done
+
+
+def test_worker_processes_give_the_same_results(tmp_path, server, monkeypatch):
+    """Calls spread over worker processes: same accuracy, every call made once, results stored."""
+    monkeypatch.setenv("PROMPTOPS_WORKERS", "2")
+    root = make_project(tmp_path, server.base_url, models=("fake/a", "fake/b"))
+    report = evaluate(load_config(root))
+    for s in report.summaries:
+        assert (s.total, s.passed, s.failed, s.errors) == (20, 15, 5, 0)
+    assert server.count() == 40
+    store = open_store(load_config(root))
+    assert len(store.results(report.evals[0].run_id)) == 40
