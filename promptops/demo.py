@@ -7,6 +7,7 @@ from there through the loop. Every figure it prints is measured in the run.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -33,16 +34,6 @@ assert:
 _LIST = ", ".join(INTENTS)
 VERSIONS = [
     ("Zero-shot: ask for the intent", "system:\nClassify the user's request into one intent.\nuser:\n{{ text }}\n"),
-    ("List the intents and ask for the name only",
-     f"system:\nClassify the request into exactly one of these intents: {_LIST}.\n"
-     "Answer with the intent name only.\nuser:\n{{ text }}\n"),
-    ("Describe each intent",
-     "system:\nYou route voice-assistant requests. The intents are:\n"
-     "- AddToPlaylist: add a song or artist to a playlist\n- BookRestaurant: reserve a table\n"
-     "- GetWeather: ask about the weather\n- PlayMusic: play a song, artist or album\n"
-     "- RateBook: give a rating to a book\n- SearchCreativeWork: find a book, film, show, song or game\n"
-     "- SearchScreeningEvent: find movie showtimes or cinemas\n"
-     "Reply with the intent name only, exactly as written above.\nuser:\n{{ text }}\n"),
     ("Few-shot examples, one per intent",
      f"system:\nClassify the request into one of: {_LIST}. Reply with the intent name only.\n"
      "user:\nadd this song to my workout playlist\nassistant:\nAddToPlaylist\n"
@@ -53,12 +44,28 @@ VERSIONS = [
      "user:\nfind the tv series called lost\nassistant:\nSearchCreativeWork\n"
      "user:\nwhat movies are playing at the cinema nearby\nassistant:\nSearchScreeningEvent\n"
      "user:\n{{ text }}\n"),
+    ("List the intents and ask for the name only",
+     f"system:\nClassify the request into exactly one of these intents: {_LIST}.\n"
+     "Answer with the intent name only.\nuser:\n{{ text }}\n"),
+    ("Describe each intent",
+     "system:\nYou route voice-assistant requests. The intents are:\n"
+     "- AddToPlaylist: add a song or artist to a playlist\n- BookRestaurant: reserve a table\n"
+     "- GetWeather: ask about the weather\n- PlayMusic: play a song, artist or album\n"
+     "- RateBook: give a rating to a book\n- SearchCreativeWork: find a book, film, show, song or game\n"
+     "- SearchScreeningEvent: find movie showtimes or cinemas\n"
+     "Reply with the intent name only, exactly as written above.\nuser:\n{{ text }}\n"),
 ]
 CONFIG = """default_model: local/smollm2
 concurrency: 64
 environments:
   production: {min_score: 0.8}
+escalate:
+  window: 2          # plateaued: the last 2 versions did not raise the best by more than delta
+  delta: 0.02
 """
+# The version the fine-tune renders its examples with: a short prompt that names the label set
+# (the few-shot prompt is four times longer, and the adapter learns the examples' job anyway).
+FINETUNE_VERSION = 2
 
 
 def prompt_text(body: str) -> str:
@@ -121,9 +128,12 @@ def run_demo(*, source_root: Path, workdir: Path, quick: bool, say: Callable[[st
             f"{100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f}%", r["total"]] for r in scores])
     best = max(scores, key=lambda r: r["accuracy"])
     say(f"best prompt: {best['version']} at {100 * best['accuracy']:.1f}% (target 80%)")
-    figures = {"prompt_versions": scores, "best_prompt": best}
+    figures = {"prompt_versions": scores, "best_prompt": best, "finetune_version": shas[FINETUNE_VERSION]}
     for phase in _later_phases():
         figures.update(phase(config=config, figures=figures, quick=quick, say=say, table=table) or {})
+    out = workdir / "figures.json"
+    out.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
+    say(f"== Done: every figure above is in {out}")
     return figures
 
 

@@ -37,7 +37,8 @@ def phase(*, config: Any, figures: dict, quick: bool, say: Callable[[str], None]
     say(f"exit code 3: {NAME} plateaued on {rep.model}")
 
     say("== Export the logged production traffic as a fine-tuning set (promptops export)")
-    ex = export(config, NAME, store=store, min_examples=min(config.escalate.min_examples, 20))
+    ex = export(config, NAME, store=store, version=figures.get("finetune_version"),
+                min_examples=min(config.escalate.min_examples, 20))
     c = ex.manifest["counts"]
     say(f"{ex.train} train + {ex.val} validation examples -> {ex.out_dir} (rendered with {ex.version}; "
         f"{c['corrected']} corrected, {c['rated_good']} rated good, from {c['logged_calls']} logged calls; dropped: "

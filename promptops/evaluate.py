@@ -21,6 +21,6 @@ def evaluate(config: Config, names: list[str] | None = None, *, models: list[str
                                 hint="add prompts/<name>.prompt with 'suite: datasets/<name>'")
     targets = [load_target(config, name, ref, history=history) for name in names]
     if branch is None:
-        branch = history.current_branch() if hasattr(history, "current_branch") else None
+        branch = history.current_branch()
     return run_eval(config, targets, models=models, repeat=repeat, concurrency=concurrency, use_cache=use_cache,
                     progress=progress, source=source, branch=branch)

@@ -248,6 +248,16 @@ class History:
         except git.GitCommandError:
             return None
 
+    def current_branch(self) -> str | None:
+        """The checked-out branch, or None (no git, detached HEAD, no commit yet)."""
+        if not self.is_git:
+            return None
+        try:
+            repo = self.repo
+            return None if repo.head.is_detached else repo.active_branch.name
+        except (PromptopsError, TypeError, ValueError):
+            return None
+
     def merge_base(self, a: str, b: str) -> str | None:
         """The best common ancestor of two revisions (None when they share no history)."""
         import git
