@@ -202,3 +202,31 @@ def test_escalate_refuses_clearly_without_enough_logged_data(project: Path):
     add_runs(store, [0.6, 0.5, 0.55, 0.61])
     out = cli(project, "escalate", "capital")
     assert out.returncode == 2 and "0 usable example(s)" in out.stderr
+
+
+def test_promote_if_better_promotes_the_version_the_adapter_was_scored_with(tmp_path):
+    """The fine-tuned model is promoted with the prompt version it was trained and scored on,
+    which need not be the best prompt's version."""
+    from promptops.config import load_config
+    from promptops.escalate.flow import promote_if_better
+    from promptops.evaluate import evaluate
+    from promptops.testing.fake_openai import FakeOpenAI
+
+    from .helpers import capital_rules, git, make_project, write_prompt
+
+    with FakeOpenAI(rules=capital_rules()) as server:
+        root = make_project(tmp_path, server.base_url, models=("fake/a",))
+        best_commit = git(root, "rev-parse", "HEAD")
+        write_prompt(root, system="Reply with the capital city.", models=("fake/a",))
+        git(root, "commit", "-qam", "short prompt for fine-tuning")
+        trained_commit = git(root, "rev-parse", "HEAD")
+        cfg = load_config(root)
+        scored = evaluate(cfg, [f"capital@{trained_commit}"]).summaries[0]
+        cmp = {"prompt": "capital", "commit": best_commit, "finetuned_commit": trained_commit,
+               "finetuned_model": "fake/a", "beats_prompt": True,
+               "finetuned_row": {"accuracy": scored.accuracy}, "prompt_row": {"accuracy": 0.1},
+               "paired": {"mcnemar_p": 1e-6, "alpha": 0.05}}
+        row = promote_if_better(cfg, cmp, "production", say=lambda _: None)
+        assert row is not None and row.version == scored.version and row.model == "fake/a"
+        cmp["beats_prompt"] = False
+        assert promote_if_better(cfg, cmp, "staging", say=lambda _: None) is None

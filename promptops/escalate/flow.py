@@ -79,6 +79,7 @@ def compare(config: Config, name: str, job: Any, plateau: PlateauReport, *, stor
     alpha = config.ci.alpha
     return {
         "prompt": name, "version": best.version, "commit": best.commit, "cases": len(common),
+        "finetuned_commit": commit, "finetuned_version": ft.version,
         "prompt_model": plateau.model, "finetuned_model": model, "job": job.id, "run_id": ft.run_id,
         "prompt_row": {"accuracy": best.accuracy, "ci_low": base_summary.get("ci_low", best.ci_low),
                        "ci_high": base_summary.get("ci_high", best.ci_high),
@@ -200,7 +201,9 @@ def promote_if_better(config: Config, cmp: dict[str, Any], env: str, *, say: Say
         return None
     from .. import deploy  # written alongside; imported only when promoting
 
-    spec = f"{cmp['prompt']}@{cmp['commit']}" if cmp["commit"] else cmp["prompt"]
+    # the version the adapter was trained and scored with (it need not be the best prompt's version)
+    commit = cmp.get("finetuned_commit") or cmp["commit"]
+    spec = f"{cmp['prompt']}@{commit}" if commit else cmp["prompt"]
     reason = (f"escalate: fine-tuned {cmp['finetuned_model']} {100 * cmp['finetuned_row']['accuracy']:.1f}% vs "
               f"prompt {100 * cmp['prompt_row']['accuracy']:.1f}% (McNemar p={cmp['paired']['mcnemar_p']:.2g})")
     try:
