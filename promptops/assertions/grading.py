@@ -12,7 +12,6 @@ placeholder takes the raw value (a list stays a list). No Jinja is involved.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import inspect
 import math
@@ -261,6 +260,8 @@ async def grade(specs: list[dict[str, Any]], output: str | None, *, expected: An
         return Grade(True, 1.0, "no assertions", [])
     ctx = ctx or GradeContext()
     variables = dict(vars or {})
+    import asyncio  # here, not at import: `promptops list` validates assertions but never grades
+
     components = list(await asyncio.gather(*(
         _grade_one(spec, output, expected, variables, latency_ms, cost_usd, ctx) for spec in specs)))
     weights = [c["weight"] if _number(c["weight"]) and c["weight"] >= 0 else 1 for c in components]

@@ -11,7 +11,6 @@ assertion's ``provider`` (or ``model``) key, else the project's ``default_model`
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import math
 import re
@@ -58,6 +57,8 @@ def cosine(a: list[float], b: list[float]) -> float:
 async def similar(output: str, value: Any, check: Check) -> GradeResult:
     references = [value] if isinstance(value, str) else as_strings(value)
     encoder = check.ctx.embed or embed
+    import asyncio
+
     vectors = await asyncio.to_thread(encoder, [output, *references])
     scores = [cosine(vectors[0], v) for v in vectors[1:]]
     best = max(range(len(scores)), key=scores.__getitem__)
