@@ -531,3 +531,8 @@ def test_state_folder_is_created_for_sqlite_urls(tmp_path):
     open_store(f"sqlite:///{target}")
     assert target.is_file()
     db.dispose_engines()
+
+
+def test_head_revision_constant_matches_the_migrations():
+    """db.HEAD_REVISION lets an up-to-date database open without Alembic; it must name the newest migration."""
+    assert db.HEAD_REVISION == db.head_revision()
