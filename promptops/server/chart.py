@@ -97,3 +97,38 @@ def score_history_svg(versions: list[str], points: list[Point], *, target: float
     out.append(f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{LEFT + plot_w}" y2="{TOP + plot_h}" stroke="#9ca3af"/>')
     out.append("</svg>")
     return "".join(out)
+
+
+def loss_curve_svg(losses: list[float], *, val: list[tuple[int, float]] | None = None,
+                   element_id: str = "loss-curve") -> str:
+    """SVG markup of a training loss curve (x = step, y = loss), validation losses as points."""
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    values = [v for v in losses if v is not None]
+    val = val or []
+    top = max(values + [v for _, v in val] + [1e-9])
+    n = max(len(values), max((s for s, _ in val), default=0), 1)
+
+    def x(step: float) -> float:
+        return LEFT + plot_w * (step - 1) / max(n - 1, 1)
+
+    def y(value: float) -> float:
+        return TOP + plot_h * (1 - value / top)
+
+    out = [f'<svg id="{escape(element_id)}" class="chart" xmlns="http://www.w3.org/2000/svg" '
+           f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="training loss">']
+    for frac in (0.0, 0.5, 1.0):
+        ty = y(top * frac)
+        out.append(f'<line x1="{LEFT}" y1="{ty:.1f}" x2="{LEFT + plot_w}" y2="{ty:.1f}" stroke="#e5e7eb"/>')
+        out.append(f'<text x="{LEFT - 8}" y="{ty + 4:.1f}" text-anchor="end" font-size="11" fill="#6b7280">'
+                   f'{top * frac:.2f}</text>')
+    if values:
+        path = " ".join(f"{x(i + 1):.1f},{y(v):.1f}" for i, v in enumerate(values))
+        out.append(f'<polyline class="train" fill="none" stroke="{PALETTE[0]}" stroke-width="2" points="{path}"/>')
+    for step, value in val:
+        out.append(f'<circle class="val" cx="{x(step):.1f}" cy="{y(value):.1f}" r="4" fill="{PALETTE[1]}" '
+                   f'data-step="{step}" data-loss="{value:.4f}"><title>step {step}: validation loss '
+                   f'{value:.4f}</title></circle>')
+    out.append(f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 16}" text-anchor="middle" font-size="12" '
+               f'fill="#374151">step (train loss: line; validation loss: dots)</text>')
+    out.append("</svg>")
+    return "".join(out)

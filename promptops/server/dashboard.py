@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from ..errors import NotFoundError, PromptopsError
 from .auth import ReadKey
-from .chart import Point, score_history_svg
+from .chart import Point, loss_curve_svg, score_history_svg
 from .routes import Filter, StoreDep
 from .serving import check_name
 
@@ -157,3 +157,22 @@ def deployments_page(_: ReadKey, store: StoreDep) -> HTMLResponse:
     history = store.deployment_history()
     current = [row for per in _labels(store).values() for row in per.values()]
     return page("deployments.html", title="Deployments", current=current, history=history)
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs_page(_: ReadKey, store: StoreDep, prompt: Filter = None) -> HTMLResponse:
+    """Fine-tune jobs, newest first, with status and progress."""
+    return page("jobs.html", title="Fine-tune jobs", jobs=store.list_jobs(prompt=prompt), prompt=prompt)
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(job_id: Annotated[str, PathParam(max_length=64)], _: ReadKey, store: StoreDep) -> HTMLResponse:
+    """One job: its config, progress, metrics and loss curve."""
+    from ..finetune.jobs import loss_curve
+
+    job = store.get_job(job_id)
+    evals = [(e["step"], e["val_loss"]) for e in (job.metrics or {}).get("evals") or []
+             if e.get("val_loss") is not None]
+    chart = loss_curve_svg(loss_curve(job), val=evals)
+    metrics = {k: v for k, v in (job.metrics or {}).items() if not isinstance(v, (list, dict))}
+    return page("job.html", title=f"Job {job.id}", job=job, chart=chart, metrics=metrics)
