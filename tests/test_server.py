@@ -7,6 +7,7 @@ its own, dropped after).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import secrets
@@ -381,7 +382,7 @@ def test_jobs(client, project):
 
 
 def test_require_auth_protects_reads(project):
-    config = project.config.model_copy(deep=True)
+    config = copy.deepcopy(project.config)
     config.root = project.root
     config.server.require_auth = True
     c = TestClient(create_app(config, store=project.store, cache_ttl=0))
