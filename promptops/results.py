@@ -8,7 +8,7 @@ per-label precision/recall for classification prompts.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import stats
@@ -36,7 +36,9 @@ class CaseResult:
     tags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # shallow on purpose: dataclasses.asdict deep-copies every value, which was the largest
+        # cost of a fully cached eval (about 1 s per 3,000 results)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @property
     def status(self) -> str:
@@ -74,9 +76,7 @@ class ModelSummary:
 
     def metrics(self) -> dict[str, Any]:
         """The summary without per-case results (what the store keeps with the run)."""
-        out = asdict(self)
-        out.pop("results")
-        return out
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "results"}
 
     def to_dict(self) -> dict[str, Any]:
         out = self.metrics()
