@@ -237,53 +237,45 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
 
 
 async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_results, use_cache) -> None:
-    """Run the calls: in this process, or spread over worker processes when there are many."""
-    from .workers import CallSpec, run_in_workers, worker_count
+    """Run the calls: in this process, and in worker processes too when there are many."""
+    from .workers import Dispatcher, worker_count
 
     async def finish(job: _Job, response, error) -> None:
         result = await _grade(config, job, response, cached=False, error=error)
         _emit(result, job, writer, progress, new_results, cache=use_cache and error is None)
 
     remote = [j for j in jobs if not j.model.startswith("local/")]
+    local = [j for j in jobs if j.model.startswith("local/")]
     n = worker_count(config, len(remote))
-    if n <= 1:
+    if n <= 0:
         await _run_here(config, jobs, concurrency, secrets, finish, share=1)
         return
-    shards = [remote[i::n] for i in range(n)]
-    here = [j for j in jobs if j.model.startswith("local/")] + shards[0]
-    by_index: dict[int, _Job] = {}
-    spec_shards = []
-    for shard in shards[1:]:
-        specs = []
-        for job in shard:
-            by_index[len(by_index)] = job
-            specs.append(CallSpec(len(by_index) - 1, job.model, job.messages, job.params))
-        spec_shards.append(specs)
-    seen: set[int] = set()
+    model_limits = _model_limits(config, remote, concurrency, share=n + 1)
 
-    async def from_worker(index: int, response, error) -> None:
-        seen.add(index)
-        await finish(by_index[index], response, error)
+    async def call_here(job: _Job):
+        async with model_limits[job.model]:
+            return await _call_with_retries(config, job, secrets)
 
-    share = max(1, concurrency // n)
-    await asyncio.gather(_run_here(config, here, share, secrets, finish, share=n),
-                         run_in_workers(config, spec_shards, share, secrets, from_worker))
-    for index, job in by_index.items():  # a worker that died leaves error results, not holes
-        if index not in seen:
-            await finish(job, None, "worker: the worker process ended before answering")
+    dispatcher = Dispatcher(config, remote, concurrency, n, secrets, call_here, finish)
+    await asyncio.gather(_run_here(config, local, concurrency, secrets, finish, share=1), dispatcher.run())
 
 
-async def _run_here(config, jobs, concurrency, secrets, finish, *, share: int) -> None:
-    global_limit = asyncio.Semaphore(concurrency)
-    model_limits: dict[str, asyncio.Semaphore] = {}
+def _model_limits(config, jobs, concurrency: int, *, share: int) -> dict[str, asyncio.Semaphore]:
+    limits: dict[str, asyncio.Semaphore] = {}
     for job in jobs:
-        if job.model not in model_limits:
+        if job.model not in limits:
             opts = config.model_options(job.model)
             if job.model.startswith("local/"):
                 limit = opts.concurrency or LOCAL_CONCURRENCY
             else:
                 limit = max(1, (opts.concurrency or concurrency * share) // share)
-            model_limits[job.model] = asyncio.Semaphore(limit)
+            limits[job.model] = asyncio.Semaphore(limit)
+    return limits
+
+
+async def _run_here(config, jobs, concurrency, secrets, finish, *, share: int) -> None:
+    global_limit = asyncio.Semaphore(concurrency)
+    model_limits = _model_limits(config, jobs, concurrency, share=share)
 
     async def one(job: _Job) -> None:
         limits = (model_limits[job.model],) if job.model.startswith("local/") else (model_limits[job.model], global_limit)
