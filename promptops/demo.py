@@ -129,21 +129,13 @@ def run_demo(*, source_root: Path, workdir: Path, quick: bool, say: Callable[[st
     best = max(scores, key=lambda r: r["accuracy"])
     say(f"best prompt: {best['version']} at {100 * best['accuracy']:.1f}% (target 80%)")
     figures = {"prompt_versions": scores, "best_prompt": best, "finetune_version": shas[FINETUNE_VERSION]}
-    for phase in _later_phases():
+    from .demo_escalate import phase as escalate_phase
+    from .demo_serve import phase as serve_phase
+
+    for phase in (serve_phase, escalate_phase):
         figures.update(phase(config=config, figures=figures, quick=quick, say=say, table=table) or {})
     out = workdir / "figures.json"
     out.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     say(f"== Done: every figure above is in {out}")
     return figures
 
-
-def _later_phases() -> list:
-    """Phases contributed by the deploy/serve and escalation parts, when present."""
-    phases = []
-    for module_name, attr in (("promptops.demo_serve", "phase"), ("promptops.demo_escalate", "phase")):
-        try:
-            module = __import__(module_name, fromlist=[attr])
-        except ModuleNotFoundError:
-            continue
-        phases.append(getattr(module, attr))
-    return phases

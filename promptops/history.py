@@ -27,14 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import NotFoundError, PromptFileError, PromptopsError, RefError, SuiteError
-from .prompts import Prompt, load_prompt, parse_prompt
+from .prompts import NAME_RE, Prompt, load_prompt, parse_prompt
 from .suites import SUITE_SUFFIXES, Case, load_suite, parse_suite_texts
 
 if TYPE_CHECKING:  # pragma: no cover
     import git
 
 PROMPT_SUFFIX = ".prompt"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # as in prompts.py; keeps names inside prompts/
 _HEX_RE = re.compile(r"^[0-9a-fA-F]{4,64}$")
 _FULL_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _LOG_FORMAT = "%x01%H%x1f%aI%x1f%an%x1f%s"
@@ -139,7 +138,7 @@ class History:
 
     def prompt_path(self, name: str) -> str:
         """The path of a prompt file relative to root: ``prompts/<name>.prompt``."""
-        if not _NAME_RE.match(name):
+        if not NAME_RE.match(name):
             raise NotFoundError(f"invalid prompt name '{name}'",
                                 hint="a prompt name is letters, digits, '-', '_' or '.', as its file name")
         return posixpath.normpath(f"{self.prompts_dir}/{name}{PROMPT_SUFFIX}")

@@ -58,7 +58,7 @@ INPUT_TYPES = {
 }
 _TYPE_ALIASES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
                  "array": "list", "dict": "object"}
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # also keeps names inside prompts/
 _HEADER_RE = re.compile(r"^([a-z_]+):\s*$")
 
 
@@ -290,7 +290,7 @@ def _build(front: dict, key_lines: dict, sections: list[Section], source: str, e
         return f"{source}:{key_lines.get(key, 2)}"
 
     name = front.get("name", expected_name)
-    if not name or not isinstance(name, str) or not _NAME_RE.match(name):
+    if not name or not isinstance(name, str) or not NAME_RE.match(name):
         raise PromptFileError(f"invalid or missing name {name!r}", where=where("name"),
                               hint="use letters, digits, '-', '_' or '.'; the same as the file name")
     if expected_name and name != expected_name:

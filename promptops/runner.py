@@ -158,7 +158,7 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
     store = store or open_store(config)
     progress = progress or Progress()
     secrets = secrets_of(config)
-    runs: list[tuple[EvalTarget, int, list[str], dict]] = []
+    runs: list[tuple[EvalTarget, int, list[str]]] = []
     jobs: list[_Job] = []
     done_results: dict[int, list[CaseResult]] = {}
     for target in targets:
@@ -177,7 +177,7 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
         done = store.done_keys(run.id)
         done_results[run.id] = [_from_row(r) for r in store.results(run.id)
                                 if (r.model, r.case_id, r.repeat_index) in done]
-        runs.append((target, run.id, target_models, {}))
+        runs.append((target, run.id, target_models))
         for model in target_models:
             for case in target.cases:
                 messages = prompt.render(case.vars, strict=False)
@@ -215,12 +215,12 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
     finally:
         writer.close()
         if interrupted:
-            for _, run_id, _, _ in runs:
+            for _, run_id, _ in runs:
                 store.finish_run(run_id=run_id, status="interrupted", summary=None)
         progress.finish()
 
     report = EvalReport(evals=[], duration_s=time.perf_counter() - started, calls=calls, cached=cached)
-    for target, run_id, target_models, _ in runs:
+    for target, run_id, target_models in runs:
         prompt = target.prompt
         all_results = done_results[run_id] + new_results.get(run_id, [])
         pe = PromptEval(prompt=prompt.name, version=prompt.version, run_id=run_id, ref=target.ref)
@@ -248,7 +248,7 @@ async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_r
     local = [j for j in jobs if j.model.startswith("local/")]
     n = worker_count(config, len(remote))
     if n <= 0:
-        await _run_here(config, jobs, concurrency, secrets, finish, share=1)
+        await _run_here(config, jobs, concurrency, secrets, finish)
         return
     model_limits = _model_limits(config, remote, concurrency, share=n + 1)
 
@@ -257,7 +257,7 @@ async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_r
             return await _call_with_retries(config, job, secrets)
 
     dispatcher = Dispatcher(config, remote, concurrency, n, secrets, call_here, finish)
-    await asyncio.gather(_run_here(config, local, concurrency, secrets, finish, share=1), dispatcher.run())
+    await asyncio.gather(_run_here(config, local, concurrency, secrets, finish), dispatcher.run())
 
 
 def _model_limits(config, jobs, concurrency: int, *, share: int) -> dict[str, asyncio.Semaphore]:
@@ -273,18 +273,19 @@ def _model_limits(config, jobs, concurrency: int, *, share: int) -> dict[str, as
     return limits
 
 
-async def _run_here(config, jobs, concurrency, secrets, finish, *, share: int) -> None:
+async def _run_here(config, jobs, concurrency, secrets, finish) -> None:
+    """Run calls in this process: remote ones under their model's limit and the global one,
+    local ones under their model's limit only (the provider batches them)."""
     global_limit = asyncio.Semaphore(concurrency)
-    model_limits = _model_limits(config, jobs, concurrency, share=share)
+    model_limits = _model_limits(config, jobs, concurrency, share=1)
 
     async def one(job: _Job) -> None:
-        limits = (model_limits[job.model],) if job.model.startswith("local/") else (model_limits[job.model], global_limit)
-        async with limits[0]:
-            if len(limits) > 1:
-                async with limits[1]:
-                    response, error = await _call_with_retries(config, job, secrets)
-            else:
+        async with model_limits[job.model]:
+            if job.model.startswith("local/"):
                 response, error = await _call_with_retries(config, job, secrets)
+            else:
+                async with global_limit:
+                    response, error = await _call_with_retries(config, job, secrets)
         await finish(job, response, error)
 
     await asyncio.gather(*(one(j) for j in jobs))

@@ -16,7 +16,6 @@ import multiprocessing as mp
 import os
 import queue
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 

@@ -12,19 +12,22 @@ from .base import Check, Family, GradeError, GradeResult, passfail
 FAMILY = Family("metrics")
 
 
+def _at_most(measured: float | None, value: Any, missing: str, template: str) -> GradeResult:
+    """Pass when ``measured`` ≤ the limit; ``template`` has {m} (measured), {op} and {limit}."""
+    if measured is None:
+        raise GradeError(missing)
+    limit = float(value)
+    ok = measured <= limit
+    reason = template.format(m=measured, op="≤" if ok else ">", limit=limit)
+    return passfail(ok, reason, reason)
+
+
 @FAMILY.assertion("latency", "the call took at most the limit in milliseconds", value="number", threshold="limit")
 def latency(output: str, value: Any, check: Check) -> GradeResult:
-    if check.latency_ms is None:
-        raise GradeError("latency was not measured for this call")
-    limit = float(value)
-    return passfail(check.latency_ms <= limit, f"latency {check.latency_ms:.0f} ms ≤ {limit:g} ms",
-                    f"latency {check.latency_ms:.0f} ms > {limit:g} ms")
+    return _at_most(check.latency_ms, value, "latency was not measured for this call",
+                    "latency {m:.0f} ms {op} {limit:g} ms")
 
 
 @FAMILY.assertion("cost", "the call cost at most the limit in USD", value="number", threshold="limit")
 def cost(output: str, value: Any, check: Check) -> GradeResult:
-    if check.cost_usd is None:
-        raise GradeError("the cost of this call is not known")
-    limit = float(value)
-    return passfail(check.cost_usd <= limit, f"cost ${check.cost_usd:.6f} ≤ ${limit:g}",
-                    f"cost ${check.cost_usd:.6f} > ${limit:g}")
+    return _at_most(check.cost_usd, value, "the cost of this call is not known", "cost ${m:.6f} {op} ${limit:g}")

@@ -275,12 +275,9 @@ def _compare(plan: _Plan, by_target: dict[int, Any], alpha: float) -> None:
 def current_branch(history) -> str:
     """The branch being built: the checked-out branch, else GitHub's ``GITHUB_REF_NAME`` for a branch
     push, else ``main``."""
-    try:
-        repo = history.repo
-        if not repo.head.is_detached:
-            return repo.active_branch.name
-    except (PromptopsError, TypeError, ValueError):
-        pass
+    checked_out = history.current_branch()
+    if checked_out:
+        return checked_out
     if os.environ.get("GITHUB_REF", "").startswith("refs/heads/") and os.environ.get("GITHUB_REF_NAME"):
         return os.environ["GITHUB_REF_NAME"]
     return "main"

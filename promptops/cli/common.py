@@ -18,8 +18,6 @@ STATE: dict[str, Any] = {"root": None}
 
 
 def config():
-    from ..config import load_config
-
     return _config(STATE["root"])
 
 
@@ -73,10 +71,8 @@ def label_resolver(cfg):
     """name@label resolves through the deployments in the store (opened only when needed)."""
 
     def resolve(name: str, label: str) -> str | None:
-        try:
-            from ..deploy import label_commit
-        except ImportError:
-            return None
+        from ..deploy import label_commit
+
         return label_commit(cfg, name, label)
 
     return resolve

@@ -30,15 +30,9 @@ def _root(
 
 
 def _register() -> None:
-    from . import demo_cmd, eval_cmd, init_cmd, prompts_cmd
+    from . import ci_cmd, demo_cmd, deploy_cmd, escalate_cmd, eval_cmd, init_cmd, prompts_cmd, server_cmd
 
-    for module in (init_cmd, prompts_cmd, eval_cmd, demo_cmd):
-        module.register(app)
-    for name in ("ci_cmd", "deploy_cmd", "server_cmd", "escalate_cmd"):
-        try:
-            module = __import__(f"promptops.cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError:
-            continue
+    for module in (init_cmd, prompts_cmd, eval_cmd, demo_cmd, ci_cmd, deploy_cmd, server_cmd, escalate_cmd):
         module.register(app)
 
 
