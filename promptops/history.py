@@ -248,14 +248,28 @@ class History:
             return None
 
     def current_branch(self) -> str | None:
-        """The checked-out branch, or None (no git, detached HEAD, no commit yet)."""
-        if not self.is_git:
-            return None
-        try:
-            repo = self.repo
-            return None if repo.head.is_detached else repo.active_branch.name
-        except (PromptopsError, TypeError, ValueError):
-            return None
+        """The checked-out branch, or None (no git, detached HEAD).
+
+        Read from ``HEAD`` in the git directory, without GitPython: an eval records its branch,
+        and a fully cached eval should not pay for importing git."""
+        for folder in (self.root, *self.root.parents):
+            dot_git = folder / ".git"
+            try:
+                if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
+                    text = dot_git.read_text(encoding="utf-8").strip()
+                    if not text.startswith("gitdir:"):
+                        return None
+                    git_dir = (folder / text[len("gitdir:"):].strip()).resolve()
+                elif dot_git.is_dir():
+                    git_dir = dot_git
+                else:
+                    continue
+                head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+            except OSError:
+                return None
+            prefix = "ref: refs/heads/"
+            return head[len(prefix):] if head.startswith(prefix) else None
+        return None
 
     def merge_base(self, a: str, b: str) -> str | None:
         """The best common ancestor of two revisions (None when they share no history)."""

@@ -1,11 +1,12 @@
-"""Spread model calls over worker processes, handed out as the workers become ready.
+"""Spread remote model calls over worker processes, handed out as the workers become ready.
 
-litellm spends milliseconds of CPU on every call (about 11 ms on the 2-core machine of
-BENCHMARKS.md), so a one-process runner is CPU-bound long before the network is. The main process
-keeps grading, caching and writing, starts calling at once with the full concurrency, and hands
-calls to worker processes (each with its own event loop and litellm) as each one reports ready,
-lowering its own share to keep the total in flight within the global limit. Local models
-(``local/…``) always stay in the main process, where the model is loaded once.
+litellm costs milliseconds of CPU on every call (about 7 ms on the 2-core machine of
+BENCHMARKS.md) and seconds to import, so a one-process runner is CPU-bound long before the network
+is. For a large eval the runner starts one worker process per core; the workers make every remote
+call, each with its own event loop, and the main process only grades, caches and writes, so it never
+imports litellm at all. Where the platform has it, workers are forked from a ``forkserver`` that has
+imported and configured litellm once: the import is paid once, not per worker, and the workers share
+its memory. Local models (``local/…``) always stay in the main process, where the model is loaded once.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import os
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
-MIN_CALLS_PER_WORKER = 300  # below this, starting a process (and importing litellm) costs more than it saves
+MIN_CALLS_PER_WORKER = 300  # below this, a worker's start-up costs more than it saves
+PRELOAD = "promptops.providers.preload"
 
 
 @dataclass
@@ -33,17 +35,36 @@ class CallSpec:
 
 
 def worker_count(config, remote_calls: int) -> int:
-    """How many worker processes: ``PROMPTOPS_WORKERS`` (total processes, this one included), else
-    ``config.workers``, else one per core when there are enough calls to pay for the start-up."""
+    """How many worker processes make the remote calls; 0 means this process makes them itself.
+
+    ``PROMPTOPS_WORKERS`` (or ``workers:`` in promptops.yaml) is the number of processes making calls:
+    1 keeps them here, N ≥ 2 starts N workers. By default, one worker per core (at most 8) when there
+    are at least ``MIN_CALLS_PER_WORKER`` calls for each of two or more workers."""
     setting = os.environ.get("PROMPTOPS_WORKERS") or getattr(config, "workers", None)
     if setting not in (None, "", "auto"):
-        return max(1, int(setting)) - 1
-    cores = os.cpu_count() or 1
-    return max(0, min(cores, 8, remote_calls // MIN_CALLS_PER_WORKER) - 1)
+        n = max(1, int(setting))
+    else:
+        n = min(os.cpu_count() or 1, 8, remote_calls // MIN_CALLS_PER_WORKER)
+    return n if n >= 2 and remote_calls > 0 else 0
 
 
-def _worker_main(wid: int, config, tasks, results, model_share: int, secrets: list[str]) -> None:
-    """A worker process: import litellm, say ready, run whatever calls arrive, send results back."""
+def _context():
+    """A forkserver context with litellm preloaded where the platform has one, else spawn."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload([PRELOAD])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _worker_main(wid: int, config, tasks, results, model_share: int, limit: int, secrets: list[str],
+                 environ: dict[str, str], cwd: str) -> None:
+    """A worker process: take this eval's environment, say ready, run whatever calls arrive,
+    send results back in small batches."""
+    # a forkserver child has the environment the server started with, not this eval's
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
     from .providers import setup_litellm
     from .runner import _call_with_retries
 
@@ -52,15 +73,16 @@ def _worker_main(wid: int, config, tasks, results, model_share: int, secrets: li
     async def run() -> None:
         loop = asyncio.get_running_loop()
         model_limits: dict[str, asyncio.Semaphore] = {}
+        my_limit = asyncio.Semaphore(limit)  # this worker's share of the global limit
         pending: list[tuple[int, Any, Any]] = []
         in_flight: set[asyncio.Task] = set()
 
         async def one(spec: CallSpec) -> None:
             if spec.model not in model_limits:
                 opts = config.model_options(spec.model)
-                limit = max(1, opts.concurrency // model_share) if opts.concurrency else 1_000_000
-                model_limits[spec.model] = asyncio.Semaphore(limit)
-            async with model_limits[spec.model]:
+                most = max(1, opts.concurrency // model_share) if opts.concurrency else 1_000_000
+                model_limits[spec.model] = asyncio.Semaphore(most)
+            async with model_limits[spec.model], my_limit:
                 response, error = await _call_with_retries(config, spec, secrets)
             pending.append((spec.index, response, error))
 
@@ -95,45 +117,41 @@ def _worker_main(wid: int, config, tasks, results, model_share: int, secrets: li
 
 
 class Dispatcher:
-    """Runs ``jobs`` here and in ``n`` worker processes with at most ``limit`` calls in flight in all."""
+    """Runs ``jobs`` in ``n`` worker processes with at most ``limit`` calls in flight in all.
+
+    Each worker makes at most its share of the limit (``limit / n``, rounded down) at once and holds
+    a queue of as many again, topped up as answers come back, so it never waits for the main
+    process between calls. A worker that dies holding calls turns them into error results: nothing
+    waits forever and nothing is counted twice."""
 
     def __init__(self, config, jobs: list, limit: int, n: int, secrets: list[str],
-                 call_here: Callable[[Any], Awaitable[tuple[Any, Any]]],
-                 finish: Callable[[Any, Any, Any], Awaitable[None]]):
+                 finish: Callable[[Any, Any, Any], Any]):
         self.config, self.limit, self.n, self.secrets = config, limit, n, secrets
-        self.call_here, self.finish = call_here, finish
+        self.finish = finish
         self.todo = collections.deque(enumerate(jobs))
         self.jobs = dict(enumerate(jobs))
         self.total = len(jobs)
         self.done = 0
-        self.here = 0                                   # calls in flight in this process
-        self.out: dict[int, set[int]] = {}              # worker -> indices it holds
-        self.share = max(1, limit // (n + 1))           # a ready worker's share of the limit
+        self.out: dict[int, set[int]] = {w: set() for w in range(n)}  # worker -> indices it holds
+        self.share = max(1, limit // n)     # calls a worker makes at once
+        self.hold = 2 * self.share            # calls a worker holds: in flight plus queued
         self.ready: set[int] = set()
         self.finished = asyncio.Event()
-
-    def in_flight(self) -> int:
-        return self.here + sum(len(v) for v in self.out.values())
+        self.task_queues: dict[int, Any] = {}
 
     def pump(self) -> None:
         for wid in sorted(self.ready):
-            room = min(self.share - len(self.out[wid]), self.limit - self.in_flight(), len(self.todo))
+            room = min(self.hold - len(self.out[wid]), len(self.todo))
             if room > 0:
                 batch = [self.todo.popleft() for _ in range(room)]
                 self.out[wid].update(i for i, _ in batch)
                 self.task_queues[wid].put([CallSpec(i, j.model, j.messages, j.params) for i, j in batch])
-        my_cap = self.limit - self.share * len(self.ready)
-        while self.todo and self.here < my_cap and self.in_flight() < self.limit:
-            index, job = self.todo.popleft()
-            self.here += 1
-            asyncio.get_running_loop().create_task(self._here(index, job))
-
-    async def _here(self, index: int, job) -> None:
-        try:
-            response, error = await self.call_here(job)
-        finally:
-            self.here -= 1
-        await self._finish(index, response, error)
+        if not self.ready and self.todo and not any(self.alive.values()):
+            # every worker is gone before answering: what is left becomes error results
+            while self.todo:
+                index, _ = self.todo.popleft()
+                asyncio.get_running_loop().create_task(
+                    self._finish(index, None, "worker: no worker process could start"))
 
     async def _finish(self, index: int, response, error) -> None:
         await self.finish(self.jobs[index], response, error)
@@ -152,7 +170,8 @@ class Dispatcher:
                 loop.create_task(self._finish(index, response, error))
         elif kind == "exit":  # a worker that ends while holding calls: they become error results
             self.ready.discard(wid)
-            for index in sorted(self.out.pop(wid, set())):
+            self.alive[wid] = False
+            for index in sorted(self.out.get(wid, set())):
                 loop.create_task(self._finish(index, None, "worker: the worker process ended before answering"))
             self.out[wid] = set()
         self.pump()
@@ -160,12 +179,14 @@ class Dispatcher:
     async def run(self) -> None:
         if not self.total:
             return
-        ctx = mp.get_context("spawn")  # never fork a process that has threads (the writer) running
+        ctx = _context()
         results = ctx.Queue()
         self.task_queues = {w: ctx.Queue() for w in range(self.n)}
-        self.out = {w: set() for w in range(self.n)}
+        self.alive = {w: True for w in range(self.n)}
+        environ, cwd = dict(os.environ), os.getcwd()
         procs = [ctx.Process(target=_worker_main, daemon=True,
-                             args=(w, self.config, self.task_queues[w], results, self.n + 1, self.secrets))
+                             args=(w, self.config, self.task_queues[w], results, self.n, self.share,
+                                   self.secrets, environ, cwd))
                  for w in range(self.n)]
         for p in procs:
             p.start()
@@ -178,7 +199,7 @@ class Dispatcher:
                     msg = results.get(timeout=0.2)
                 except queue.Empty:
                     for w, p in enumerate(procs):  # killed without a word: report it once
-                        if not p.is_alive() and p.exitcode not in (None, 0) and w in self.out:
+                        if not p.is_alive() and p.exitcode not in (None, 0) and self.alive.get(w):
                             loop.call_soon_threadsafe(self._on_message, "exit", w, None)
                     continue
                 loop.call_soon_threadsafe(self._on_message, *msg)

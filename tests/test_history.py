@@ -509,3 +509,18 @@ def test_history_module_does_not_import_git() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "False"
+
+
+def test_current_branch_from_head(repo: Repo, greet: dict[str, str], tmp_path: Path) -> None:
+    """The branch is read from HEAD without GitPython: a branch, a subfolder, a worktree, a detached
+    HEAD and a folder outside any repository."""
+    assert History(repo.root).current_branch() == "main"
+    repo.git("checkout", "-q", "-b", "feature/x")
+    assert History(repo.root / "prompts").current_branch() == "feature/x"
+    repo.git("worktree", "add", "-q", str(tmp_path / "wt"), "-b", "other")
+    assert History(tmp_path / "wt").current_branch() == "other"
+    repo.git("checkout", "-q", "--detach")
+    assert History(repo.root).current_branch() is None
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    assert History(outside).current_branch() is None

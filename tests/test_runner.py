@@ -177,3 +177,55 @@ def test_worker_processes_give_the_same_results(tmp_path, server, monkeypatch):
     assert server.count() == 40
     store = open_store(load_config(root))
     assert len(store.results(report.evals[0].run_id)) == 40
+
+
+def _forkserver_workers() -> list[int]:
+    """Worker processes of this test process: children of its multiprocessing forkserver."""
+    procs = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            procs[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), b"forkserver" in cmd)
+    servers = {pid for pid, (ppid, fs) in procs.items() if fs and ppid == os.getpid()}
+    return [pid for pid, (ppid, _) in procs.items() if ppid in servers]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_worker_loses_nothing(tmp_path, monkeypatch):
+    """kill -9 of a worker process mid-eval: its calls become error results (never a hang or a
+    crash), every case is accounted for, and a rerun makes exactly the calls that errored."""
+    import threading
+
+    monkeypatch.setenv("PROMPTOPS_WORKERS", "2")
+    with FakeOpenAI(latency=0.1, rules=capital_rules(WRONG)) as server:
+        root = make_project(tmp_path, server.base_url, models=("fake/a", "fake/b"),
+                            extra_config={"concurrency": 4, "max_retries": 0})
+        killed: list[int] = []
+
+        def killer() -> None:
+            deadline = time.time() + 60
+            while time.time() < deadline and not killed:
+                workers = _forkserver_workers()
+                if server.count() >= 6 and len(workers) == 2:
+                    os.kill(workers[0], signal.SIGKILL)
+                    killed.append(workers[0])
+                time.sleep(0.02)
+
+        thread = threading.Thread(target=killer)
+        thread.start()
+        report = evaluate(load_config(root))
+        thread.join()
+        assert killed
+        first = report.summaries
+        errors = sum(s.errors for s in first)
+        assert all(s.total == 20 and s.passed + s.failed + s.errors == 20 for s in first)
+        assert errors > 0
+        assert all("worker" in r.error for s in first for r in s.results if r.error)
+        server.reset()
+        again = evaluate(load_config(root)).summaries
+        assert [(s.total, s.passed, s.failed, s.errors) for s in again] == [(20, 15, 5, 0)] * 2
+        assert server.count() == errors  # answered calls came from the cache

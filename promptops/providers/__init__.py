@@ -194,7 +194,8 @@ async def complete(model: str, messages: list[dict], params: dict | None = None,
         _ensure_priced(litellm, target)
     start = time.perf_counter()
     try:
-        response = await litellm.acompletion(model=target, messages=messages, **kwargs)
+        # a copy per call: one rendered list serves every model of a case, and providers may edit theirs
+        response = await litellm.acompletion(model=target, messages=[dict(m) for m in messages], **kwargs)
     except ProviderError:
         raise
     except Exception as exc:  # noqa: BLE001 - every provider failure becomes a ProviderError

@@ -13,7 +13,9 @@ __all__ = ["render_html", "render_markdown", "to_json", "write_reports"]
 
 
 def to_json(report: EvalReport) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str)
+    """The report as one line of JSON (``jq .`` pretty-prints it): indentation would switch the
+    standard library to its pure-Python encoder, several times slower on a 1,000-case report."""
+    return json.dumps(report.to_dict(), ensure_ascii=False, default=str)
 
 
 def write_reports(report: EvalReport, *, json_path: str | None = None, markdown_path: str | None = None,
