@@ -1,17 +1,21 @@
 """Runner benchmark: promptops eval against the project's fake OpenAI-compatible server.
 
-    python bench/bench_runner.py [--cases 1000] [--latency 0.05] [--concurrency 50] [--promptfoo DIR]
+    python bench/bench_runner.py [--cases 1000] [--latency 0.05] [--concurrency 50]
+                                 [--promptfoo DIR | --no-promptfoo]
 
-Side by side in one run (the fake server runs in its own process; every figure is a whole
-`promptops eval` process unless it says "runner"):
+Side by side in one run, against the fake server in its own process (every figure is a whole
+process tree, measured by bench/proctree.py: wall, CPU of all processes, the largest process's peak
+RSS and the peak of all processes' summed PSS):
 
-1. 3,000 calls (cases × 3 models) at --latency, wall time and peak RSS, as a ratio to the physical
-   limit calls × latency / concurrency;
-2. the same eval again, fully cached (whole process);
-3. 1,000 calls on one model (wall and runner time);
-4. 1,000 calls on one model at 500 ms latency;
-5. with --promptfoo DIR (a folder where `npm install promptfoo@0.121.20` was run): promptfoo on the
-   same server, suite and concurrency.
+1. promptops: 3,000 calls (cases × 3 models) at --latency; wall and the calls phase (first call
+   sent to last answer, from the JSON report's ``calls_s``) as ratios to the physical limit
+   calls × latency / concurrency;
+2. promptfoo 0.121.20 on the same server, suite and concurrency (installed from the npm registry
+   into DIR, default bench/out/promptfoo, on first use);
+3. the floor: bare ``litellm.acompletion`` calls, no promptops, in one process per core;
+4. the same eval fully cached (3 models, then 1 model), and promptfoo's cached rerun;
+5. 1,000 calls on one model, and the bare litellm floor for them in one process;
+6. 1,000 calls on one model at --slow-latency (500 ms).
 
 Prints a Markdown table for BENCHMARKS.md.
 """
@@ -27,6 +31,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import proctree  # noqa: E402
+from proctree import TreeStats  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -77,24 +85,68 @@ def make_project(folder: Path, base_url: str, cases: int, concurrency: int) -> N
             f.write(json.dumps({"id": f"q{i}", "vars": {"question": q}, "expected": q}) + "\n")
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB (via /usr/bin/time), stdout."""
-    start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], cwd=cwd, env=ENV, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
-    rss_kb = int(proc.stderr.strip().splitlines()[-1])
-    return wall, rss_kb / 1024, proc.stdout
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> TreeStats:
+    """Run a whole process tree, measured: wall, CPU, largest RSS, summed PSS (bench/proctree.py)."""
+    stats = proctree.run(cmd, cwd=cwd, env=env or ENV)
+    if stats.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{stats.stdout}\n{stats.stderr}")
+    return stats
 
 
-def promptops_eval(folder: Path, *args: str) -> tuple[float, float, dict]:
+def promptops_eval(folder: Path, *args: str) -> tuple[TreeStats, dict]:
     out = folder / "report.json"
-    wall, rss, _ = timed([str(Path(PY).parent / "promptops"), "eval", "bench", "-q", "--json", str(out), *args], folder)
-    return wall, rss, json.loads(out.read_text())
+    stats = timed([str(Path(PY).parent / "promptops"), "eval", "bench", "-q", "--json", str(out), *args], folder)
+    return stats, json.loads(out.read_text())
 
 
-def promptfoo(folder: Path, pf_dir: Path, base_url: str, cases: int, concurrency: int, models: int) -> tuple[float, float]:
+FLOOR_CHILD = """
+import asyncio, os, sys, time
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+import litellm
+litellm.suppress_debug_info = True
+url, first, count, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+async def main():
+    gate = asyncio.Semaphore(limit)
+    async def one(i):
+        async with gate:
+            r = await litellm.acompletion(model="openai/m1", api_base=url, api_key="bench", num_retries=0,
+                                          temperature=0, max_tokens=16,
+                                          messages=[{"role": "system", "content": "Answer briefly."},
+                                                    {"role": "user", "content": f"question number {i}"}])
+            return r.choices[0].message.content
+    start = time.perf_counter()
+    out = await asyncio.gather(*(one(i) for i in range(first, first + count)))
+    assert all(o == f"question number {i}" for i, o in zip(range(first, first + count), out))
+    print(time.perf_counter() - start)
+asyncio.run(main())
+"""
+
+
+def litellm_floor(url: str, calls: int, concurrency: int, processes: int) -> tuple[float, float, float]:
+    """Bare ``litellm.acompletion`` (no promptops) in ``processes`` processes started together, each
+    with its share of the calls and of the concurrency: wall, longest calls phase, CPU seconds."""
+    import resource
+
+    share = calls // processes
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    procs = [subprocess.Popen([PY, "-c", FLOOR_CHILD, url, str(p * share), str(share), str(concurrency // processes)],
+                              env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for p in range(processes)]
+    phases = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"litellm floor process failed: {err[-2000:]}")
+        phases.append(float(out.strip().splitlines()[-1]))
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, max(phases), cpu
+
+
+def promptfoo(folder: Path, pf_dir: Path, base_url: str, cases: int, concurrency: int, models: int,
+              *, cache: bool = False) -> TreeStats:
     import yaml
 
     providers = [{"id": f"openai:chat:m{i}", "config": {"apiBaseUrl": base_url, "apiKey": "bench", "temperature": 0,
@@ -106,17 +158,32 @@ def promptfoo(folder: Path, pf_dir: Path, base_url: str, cases: int, concurrency
            "providers": providers, "tests": tests}
     (folder / "promptfooconfig.yaml").write_text(yaml.safe_dump(cfg))
     env = {**ENV, "PROMPTFOO_DISABLE_TELEMETRY": "1", "PROMPTFOO_DISABLE_UPDATE": "1",
-           "PROMPTFOO_CONFIG_DIR": str(folder / ".pf"), "OPENAI_API_KEY": "bench"}
+           "PROMPTFOO_CONFIG_DIR": str(folder / ".pf"), "PROMPTFOO_CACHE_PATH": str(folder / ".pf-cache"),
+           "OPENAI_API_KEY": "bench"}
     binary = pf_dir / "node_modules" / ".bin" / "promptfoo"
-    start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", str(binary), "eval", "-c", "promptfooconfig.yaml", "--no-cache",
-                           "-j", str(concurrency), "--no-table", "--no-write", "--no-progress-bar"], cwd=folder, env=env,
-                          capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    rss = int(proc.stderr.strip().splitlines()[-1]) / 1024 if proc.stderr.strip() else float("nan")
-    if proc.returncode not in (0, 100):
-        print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
-    return wall, rss
+    cmd = [str(binary), "eval", "-c", "promptfooconfig.yaml", "-j", str(concurrency), "--no-table", "--no-write",
+           "--no-progress-bar", *([] if cache else ["--no-cache"])]
+    stats = proctree.run(cmd, cwd=folder, env=env)
+    if stats.returncode not in (0, 100):  # 100: some assertion failed
+        raise SystemExit(f"promptfoo failed:\n{stats.stdout[-2000:]}\n{stats.stderr[-2000:]}")
+    return stats
+
+
+HEADER = ("| what | wall, whole process | calls phase | wall / limit | calls phase / limit | CPU (all processes) "
+          "| peak RSS, largest process | peak PSS, all processes |\n|---|---|---|---|---|---|---|---|")
+
+
+def row(what: str, stats: TreeStats | None = None, *, wall: float | None = None, calls_s: float | None = None,
+        limit: float | None = None, cpu: float | None = None) -> str:
+    wall = stats.wall_s if stats is not None else wall
+    cpu = stats.total_cpu_s if stats is not None else cpu
+    cells = [what, f"{wall:.2f} s", "–" if calls_s is None else f"{calls_s:.2f} s",
+             "–" if limit is None else f"{wall / limit:.2f}×",
+             "–" if limit is None or calls_s is None else f"{calls_s / limit:.2f}×",
+             "–" if cpu is None else f"{cpu:.1f} s",
+             "–" if stats is None else f"{stats.peak_rss_mb:.0f} MB",
+             "–" if stats is None else f"{stats.peak_pss_mb:.0f} MB"]
+    return "| " + " | ".join(cells) + " |"
 
 
 def main() -> None:
@@ -125,54 +192,74 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--slow-latency", type=float, default=0.5)
     ap.add_argument("--concurrency", type=int, default=50)
-    ap.add_argument("--promptfoo", type=Path, default=None, help="folder with node_modules/.bin/promptfoo")
+    ap.add_argument("--promptfoo", type=Path, default=ROOT / "bench" / "out" / "promptfoo",
+                    help="folder for `npm install promptfoo@0.121.20` (installed there when missing)")
+    ap.add_argument("--no-promptfoo", action="store_true", help="skip the promptfoo rows")
     args = ap.parse_args()
+    if args.no_promptfoo:
+        args.promptfoo = None
+    elif not (args.promptfoo / "node_modules" / ".bin" / "promptfoo").exists():
+        args.promptfoo.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "promptfoo@0.121.20"], cwd=args.promptfoo,
+                       check=True)
     rows = []
+    cases, conc, ms = args.cases, args.concurrency, int(args.latency * 1000)
+    calls = cases * 3
+    limit3, limit1 = calls * args.latency / conc, cases * args.latency / conc
     server, url = start_server(args.latency)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "p"
-            make_project(folder, url, args.cases, args.concurrency)
-            calls = args.cases * 3
-            limit = calls * args.latency / args.concurrency
-            wall, rss, rep = promptops_eval(folder)
+            make_project(folder, url, cases, conc)
+            stats, rep = promptops_eval(folder)
             assert rep["calls"] == calls, rep["calls"]
-            runner = rep["duration_s"]
-            rows.append((f"{calls:,} calls, 3 models, {int(args.latency * 1000)} ms", f"{wall:.2f} s",
-                         f"{runner:.2f} s", f"{wall / limit:.2f}×", f"{rss:.0f} MB"))
-            wall, rss, rep = promptops_eval(folder)
-            assert rep["cached"] == calls and rep["calls"] == 0
-            rows.append((f"same eval, fully cached", f"{wall:.2f} s", f"{rep['duration_s']:.2f} s", "–", f"{rss:.0f} MB"))
-            one = args.cases
-            limit1 = one * args.latency / args.concurrency
-            wall, rss, rep = promptops_eval(folder, "--models", "m1", "--no-cache", "--repeat", "1")
-            rows.append((f"{one:,} calls, 1 model, {int(args.latency * 1000)} ms", f"{wall:.2f} s",
-                         f"{rep['duration_s']:.2f} s", f"{rep['duration_s'] / limit1:.2f}× (runner)", f"{rss:.0f} MB"))
+            rows.append(row(f"promptops: {calls:,} calls ({cases:,} cases × 3 models), {ms} ms", stats,
+                            calls_s=rep["calls_s"], limit=limit3))
             if args.promptfoo:
-                pf_folder = Path(tmp) / "pf"
-                pf_folder.mkdir()
-                wall, rss = promptfoo(pf_folder, args.promptfoo, url, args.cases, args.concurrency, 3)
-                rows.append((f"promptfoo 0.121.20: {calls:,} calls, 3 models", f"{wall:.2f} s", "–",
-                             f"{wall / limit:.2f}×", f"{rss:.0f} MB"))
+                pf = Path(tmp) / "pf"
+                pf.mkdir()
+                rows.append(row(f"promptfoo 0.121.20: the same {calls:,} calls", 
+                                promptfoo(pf, args.promptfoo, url, cases, conc, 3), limit=limit3))
+            wall, phase, cpu = litellm_floor(url, calls, conc, os.cpu_count() or 1)
+            rows.append(row(f"bare `litellm.acompletion`, no promptops: {calls:,} calls in {os.cpu_count()} "
+                            f"processes", wall=wall, calls_s=phase, limit=limit3, cpu=cpu))
+            stats, rep = promptops_eval(folder)
+            assert rep["cached"] == calls and rep["calls"] == 0
+            rows.append(row(f"promptops: the same {calls:,}, fully cached", stats))
+            stats, rep = promptops_eval(folder, "--models", "m1")
+            assert rep["cached"] == cases and rep["calls"] == 0
+            rows.append(row(f"promptops: {cases:,} cases × 1 model, fully cached", stats))
+            if args.promptfoo:
+                pf = Path(tmp) / "pf1"
+                pf.mkdir()
+                promptfoo(pf, args.promptfoo, url, cases, conc, 1, cache=True)  # fills its cache
+                rows.append(row(f"promptfoo: {cases:,} cases × 1 model, cached rerun",
+                                promptfoo(pf, args.promptfoo, url, cases, conc, 1, cache=True)))
+            stats, rep = promptops_eval(folder, "--models", "m1", "--no-cache")
+            assert rep["calls"] == cases
+            rows.append(row(f"promptops: {cases:,} calls, 1 model, {ms} ms", stats, calls_s=rep["calls_s"],
+                            limit=limit1))
+            wall, phase, cpu = litellm_floor(url, cases, conc, 1)
+            rows.append(row(f"bare `litellm.acompletion`: {cases:,} calls in 1 process", wall=wall, calls_s=phase,
+                            limit=limit1, cpu=cpu))
     finally:
         server.terminate()
     server, url = start_server(args.slow_latency)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "p"
-            make_project(folder, url, args.cases, args.concurrency)
-            limit = args.cases * args.slow_latency / args.concurrency
-            wall, rss, rep = promptops_eval(folder, "--models", "m1")
-            rows.append((f"{args.cases:,} calls, 1 model, {int(args.slow_latency * 1000)} ms", f"{wall:.2f} s",
-                         f"{rep['duration_s']:.2f} s", f"{rep['duration_s'] / limit:.2f}× (runner)", f"{rss:.0f} MB"))
+            make_project(folder, url, cases, conc)
+            slow = cases * args.slow_latency / conc
+            stats, rep = promptops_eval(folder, "--models", "m1")
+            rows.append(row(f"promptops: {cases:,} calls, 1 model, {int(args.slow_latency * 1000)} ms", stats,
+                            calls_s=rep["calls_s"], limit=slow))
     finally:
         server.terminate()
-    print(f"\nfake server latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency}, "
-          f"{os.cpu_count()} cores; limit = calls × latency / concurrency\n")
-    print("| what | wall (whole process) | runner | vs limit | peak RSS |")
-    print("|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print(f"\nfake server latency {ms} ms (and {int(args.slow_latency * 1000)} ms), concurrency {conc}, "
+          f"{os.cpu_count()} cores; limit = calls × latency / concurrency "
+          f"({limit3:.1f} s for {calls:,} calls, {limit1:.1f} s for {cases:,})\n")
+    print(HEADER)
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ class EvalReport:
     calls: int = 0
     cached: int = 0
     interrupted: bool = False
+    calls_s: float | None = None  # from the first call sent to the last answer (start-up excluded)
 
     @property
     def summaries(self) -> list[ModelSummary]:
@@ -67,6 +68,7 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"duration_s": round(self.duration_s, 3), "calls": self.calls, "cached": self.cached,
+                "calls_s": None if self.calls_s is None else round(self.calls_s, 3),
                 "interrupted": self.interrupted,
                 "results": [s.to_dict() for s in self.summaries]}
 
@@ -193,6 +195,7 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
     progress.start(already + len(jobs), already)
     new_results: dict[int, list[CaseResult]] = {}
     calls = cached = 0
+    calls_s: float | None = None
     interrupted = False
     try:
         hits = store.cache_get_many([j.key for j in jobs]) if use_cache and jobs else {}
@@ -207,7 +210,7 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
                 pending.append(job)
         calls = len(pending)
         if pending:
-            await _run_calls(config, pending, concurrency or config.concurrency, secrets, writer, progress,
+            calls_s = await _run_calls(config, pending, concurrency or config.concurrency, secrets, writer, progress,
                              new_results, use_cache)
     except (asyncio.CancelledError, KeyboardInterrupt):
         interrupted = True
@@ -219,7 +222,8 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
                 store.finish_run(run_id=run_id, status="interrupted", summary=None)
         progress.finish()
 
-    report = EvalReport(evals=[], duration_s=time.perf_counter() - started, calls=calls, cached=cached)
+    report = EvalReport(evals=[], duration_s=time.perf_counter() - started, calls=calls, cached=cached,
+                        calls_s=calls_s)
     for target, run_id, target_models in runs:
         prompt = target.prompt
         all_results = done_results[run_id] + new_results.get(run_id, [])
@@ -236,8 +240,9 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
     return report
 
 
-async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_results, use_cache) -> None:
-    """Run the calls: remote ones in worker processes when there are many, the rest here."""
+async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_results, use_cache) -> float:
+    """Run the calls: remote ones in worker processes when there are many, the rest here.
+    Returns the seconds from the first call sent to the last answer, start-up (imports) excluded."""
     from .workers import Dispatcher, worker_count
 
     async def finish(job: _Job, response, error) -> None:
@@ -248,10 +253,16 @@ async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_r
     local = [j for j in jobs if j.model.startswith("local/")]
     n = min(worker_count(config, len(remote)), concurrency)
     if n <= 1:
+        if remote:
+            from .providers import setup_litellm
+
+            setup_litellm()  # the import is start-up, not call time
+        start = time.perf_counter()
         await _run_here(config, jobs, concurrency, secrets, finish)
-        return
+        return time.perf_counter() - start
     dispatcher = Dispatcher(config, remote, concurrency, n, secrets, finish)
     await asyncio.gather(_run_here(config, local, concurrency, secrets, finish), dispatcher.run())
+    return dispatcher.calls_s()
 
 
 def _model_limits(config, jobs, concurrency: int) -> dict[str, asyncio.Semaphore]:

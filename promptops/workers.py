@@ -17,10 +17,11 @@ import multiprocessing as mp
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-MIN_CALLS_PER_WORKER = 300  # below this, a worker's start-up costs more than it saves
+MIN_CALLS_PER_WORKER = 100  # fewer calls than this per worker: one process is as fast and simpler
 PRELOAD = "promptops.providers.preload"
 
 
@@ -120,8 +121,8 @@ class Dispatcher:
     """Runs ``jobs`` in ``n`` worker processes with at most ``limit`` calls in flight in all.
 
     Each worker makes at most its share of the limit (``limit / n``, rounded down) at once and holds
-    a queue of as many again, topped up as answers come back, so it never waits for the main
-    process between calls. A worker that dies holding calls turns them into error results: nothing
+    three times as many more in its queue, topped up as answers come back, so it never waits for
+    the main process between calls. A worker that dies holding calls turns them into error results: nothing
     waits forever and nothing is counted twice."""
 
     def __init__(self, config, jobs: list, limit: int, n: int, secrets: list[str],
@@ -134,10 +135,18 @@ class Dispatcher:
         self.done = 0
         self.out: dict[int, set[int]] = {w: set() for w in range(n)}  # worker -> indices it holds
         self.share = max(1, limit // n)     # calls a worker makes at once
-        self.hold = 2 * self.share            # calls a worker holds: in flight plus queued
+        self.hold = 4 * self.share            # calls a worker holds: in flight plus queued
         self.ready: set[int] = set()
         self.finished = asyncio.Event()
         self.task_queues: dict[int, Any] = {}
+        self.first_ready: float | None = None       # when calls could first go out
+        self.last_answer: float | None = None
+
+    def calls_s(self) -> float:
+        """Seconds from the first worker ready to the last answer: call time, start-up excluded."""
+        if self.first_ready is None or self.last_answer is None:
+            return 0.0
+        return self.last_answer - self.first_ready
 
     def pump(self) -> None:
         for wid in sorted(self.ready):
@@ -164,7 +173,10 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         if kind == "ready":
             self.ready.add(wid)
+            if self.first_ready is None:
+                self.first_ready = time.perf_counter()
         elif kind == "res":
+            self.last_answer = time.perf_counter()
             for index, response, error in payload:
                 self.out[wid].discard(index)
                 loop.create_task(self._finish(index, response, error))

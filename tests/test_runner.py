@@ -37,6 +37,7 @@ def test_exact_accuracy_two_models(tmp_path, server):
         failing = {r.vars["country"] for r in s.results if not r.passed}
         assert failing == WRONG
     assert server.count() == 40 and report.calls == 40
+    assert 0 < report.calls_s < report.duration_s  # call time, litellm's import excluded
 
 
 def test_rerun_is_served_from_cache(tmp_path, server):
@@ -44,7 +45,7 @@ def test_rerun_is_served_from_cache(tmp_path, server):
     evaluate(load_config(root))
     server.reset()
     report = evaluate(load_config(root))
-    assert server.count() == 0 and report.cached == 20
+    assert server.count() == 0 and report.cached == 20 and report.calls_s is None
     assert all(r.cached for r in report.summaries[0].results)
     assert report.summaries[0].accuracy == 0.75
     server.reset()
@@ -175,6 +176,7 @@ def test_worker_processes_give_the_same_results(tmp_path, server, monkeypatch):
     for s in report.summaries:
         assert (s.total, s.passed, s.failed, s.errors) == (20, 15, 5, 0)
     assert server.count() == 40
+    assert 0 < report.calls_s < report.duration_s
     store = open_store(load_config(root))
     assert len(store.results(report.evals[0].run_id)) == 40
 

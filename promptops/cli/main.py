@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Optional
 
@@ -63,5 +64,30 @@ def main() -> None:
             sys.exit(code)
         raise
 
+def entry() -> None:
+    """The console script: :func:`main`, then a quick exit.
+
+    Once litellm (or torch) is imported, the interpreter's own teardown takes over a second here
+    (measured: 1.3 s after ``import litellm``), freeing a module graph that the process is about to
+    drop anyway. Results are committed and reports written by then, so the entry point flushes its
+    output and leaves with ``os._exit``. Library callers of :func:`main` keep the normal exit."""
+    try:
+        main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if not any(name in sys.modules for name in ("litellm", "torch")):
+        sys.exit(code)
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

@@ -16,4 +16,6 @@ def print_summary(report) -> None:
     common.table(None, ["prompt", "version", "model", "accuracy", "95% CI", "pass", "fail", "err", "p50 ms",
                         "cached", ""], rows)
     note = f"{report.calls} calls, {report.cached} cached, {report.duration_s:.1f} s"
+    if report.calls_s:
+        note += f" ({report.calls_s:.1f} s of calls after start-up)"
     common.console().print(note + (" (interrupted: rerun to resume)" if report.interrupted else ""), markup=False)
