@@ -231,3 +231,17 @@ def test_a_killed_worker_loses_nothing(tmp_path, monkeypatch):
         again = evaluate(load_config(root)).summaries
         assert [(s.total, s.passed, s.failed, s.errors) for s in again] == [(20, 15, 5, 0)] * 2
         assert server.count() == errors  # answered calls came from the cache
+
+
+def test_workers_use_the_environment_of_each_eval(tmp_path, monkeypatch):
+    """Worker processes fork from a long-lived forkserver; each eval's environment (an API key
+    changed since the forkserver started, say) is the one its workers call with."""
+    monkeypatch.setenv("PROMPTOPS_WORKERS", "2")
+    for n, key in enumerate(("first-key-123456", "second-key-654321")):
+        monkeypatch.setenv("FAKE_KEY", key)
+        with FakeOpenAI(rules=capital_rules(WRONG), api_key=key) as server:
+            root = make_project(tmp_path / str(n), server.base_url, models=("fake/a", "fake/b"),
+                                key_env="FAKE_KEY")
+            report = evaluate(load_config(root))
+            assert [(s.passed, s.errors) for s in report.summaries] == [(15, 0), (15, 0)]
+            assert server.count() == 40
