@@ -154,10 +154,11 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
                          progress: Progress | None = None, store=None, source: str = "cli",
                          branch: str | None = None) -> EvalReport:
     """Score every target on its models (or ``models``), ``repeat`` times per case."""
-    from .store import open_store
+    from .store import open_for_eval
 
     started = time.perf_counter()
-    store = store or open_store(config)
+    own_store = store is None
+    store = store or open_for_eval(config)
     progress = progress or Progress()
     secrets = secrets_of(config)
     runs: list[tuple[EvalTarget, int, list[str]]] = []
@@ -237,6 +238,8 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
         store.finish_run(run_id=run_id, status="finished",
                          summary={s.model: s.metrics() for s in pe.summaries})
         report.evals.append(pe)
+    if own_store and hasattr(store, "close"):
+        store.close()
     return report
 
 

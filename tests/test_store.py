@@ -536,3 +536,125 @@ def test_state_folder_is_created_for_sqlite_urls(tmp_path):
 def test_head_revision_constant_matches_the_migrations():
     """db.HEAD_REVISION lets an up-to-date database open without Alembic; it must name the newest migration."""
     assert db.HEAD_REVISION == db.head_revision()
+
+
+# ---------------------------------------------------------------- the runner's sqlite3 path
+
+
+def _runner_writes(target) -> int:
+    """The writes an eval makes, through ``target`` (a Store or a LiteStore); returns the run id."""
+    target.record_prompt_version(name="p", version="abc", hash="h1", content="system:\nhi", path="prompts/p.prompt")
+    target.record_prompt_version(name="p", version="abc", hash="h1", content="system:\nhi", path="prompts/p.prompt")
+    run = target.create_run(prompt="p", version="abc", hash="h1", ref="main", commit="c0ffee", branch="main",
+                            models=["m1", "m2"], repeat=1, fingerprint="fp", suite_hash="sh", status="running",
+                            source="cli")
+    rows = [
+        {"run_id": run.id, "prompt": "p", "version": "abc", "model": "m1", "case_id": "a", "vars": {"q": "é"},
+         "expected": "x", "output": "x", "passed": True, "score": 1.0, "reason": "ok", "cached": True,
+         "latency_ms": 12.5, "prompt_tokens": 3, "completion_tokens": 1, "cost_usd": None},
+        {"run_id": run.id, "prompt": "p", "version": "abc", "model": "m1", "case_id": "b", "vars": {},
+         "expected": None, "error": "timeout: no answer", "reason": "provider error"},
+        {"run_id": run.id, "prompt": "p", "version": "abc", "model": "m2", "case_id": "a",
+         "vars": {"n": [1, 2]}, "expected": {"k": 1}, "output": "y", "passed": False, "score": 0.0},
+    ]
+    target.add_results(rows)
+    # a retry replaces the error row; a second answer for a finished case is ignored
+    target.add_results([{**rows[1], "error": None, "output": "z", "passed": True, "score": 1.0, "reason": "ok"},
+                        {**rows[0], "output": "changed"}])
+    target.cache_put_many({"k1": ("m1", {"text": "x", "latency_ms": 1.0}), "k2": ("m2", {"text": "y"})})
+    target.cache_put_many({"k1": ("m1", {"text": "other"})})
+    target.finish_run(run.id, status="finished", summary={"m1": {"accuracy": 1.0}, "m2": {"accuracy": 0.0}})
+    return run.id
+
+
+def _comparable(row) -> dict:
+    data = row.model_dump()
+    for key in ("id", "run_id", "created_at", "started_at", "finished_at", "first_seen"):
+        data.pop(key, None)
+    return data
+
+
+def test_lite_store_writes_what_the_store_writes(tmp_path, sqlite_template):
+    """The runner's sqlite3 path and the SQLAlchemy store, same writes, read back through Store."""
+    from promptops.store.lite import LiteStore, open_lite
+
+    urls = []
+    for name in ("orm", "lite"):
+        path = tmp_path / name / "promptops.db"
+        path.parent.mkdir()
+        shutil.copyfile(sqlite_template, path)
+        urls.append(f"sqlite:///{path}")
+    lite = open_lite(urls[1])
+    assert isinstance(lite, LiteStore)
+    before = datetime.now(timezone.utc)
+    ids = [_runner_writes(open_store(urls[0])), _runner_writes(lite)]
+    stores = [open_store(u) for u in urls]
+    runs = [s.get_run(i) for s, i in zip(stores, ids)]
+    assert _comparable(runs[0]) == _comparable(runs[1])
+    assert runs[1].status == "finished" and before <= runs[1].started_at <= runs[1].finished_at
+    results = [[_comparable(r) for r in s.results(i)] for s, i in zip(stores, ids)]
+    assert results[0] == results[1] and len(results[1]) == 3
+    assert [r.created_at.tzinfo for r in stores[1].results(ids[1])] == [timezone.utc] * 3
+    by_case = {(r["model"], r["case_id"]): r for r in results[1]}
+    assert by_case[("m1", "b")]["output"] == "z" and by_case[("m1", "b")]["error"] is None
+    assert by_case[("m1", "a")]["output"] == "x" and by_case[("m1", "a")]["vars"] == {"q": "é"}
+    assert by_case[("m2", "a")]["expected"] == {"k": 1}
+    assert [_comparable(v) for v in stores[0].prompt_versions()] == [_comparable(v) for v in stores[1].prompt_versions()]
+    assert stores[0].cache_get_many(["k1", "k2"]) == stores[1].cache_get_many(["k1", "k2"]) == lite.cache_get_many(
+        ["k1", "k2", "missing"]) == {"k1": {"text": "x", "latency_ms": 1.0}, "k2": {"text": "y"}}
+    assert lite.done_keys(ids[1]) == stores[0].done_keys(ids[0]) == stores[1].done_keys(ids[1]) == {
+        ("m1", "a", 0), ("m1", "b", 0), ("m2", "a", 0)}
+    lite_rows = [vars(r) for r in lite.results(ids[1])]
+    orm_rows = [r.model_dump() for r in stores[1].results(ids[1])]
+    assert [{k: v for k, v in r.items() if k != "created_at"} for r in lite_rows] == \
+        [{k: v for k, v in r.items() if k != "created_at"} for r in orm_rows]
+    with pytest.raises(ValueError, match="run status"):
+        lite.finish_run(ids[1], status="done")
+    with pytest.raises(ValueError, match="lacks"):
+        lite.add_results([{"run_id": ids[1], "prompt": "p"}])
+    lite.close()
+
+
+def test_lite_store_only_for_a_sqlite_file_at_head(tmp_path, sqlite_template):
+    from promptops.store.lite import open_lite
+
+    assert open_lite("sqlite://") is None and open_lite("sqlite:///:memory:") is None
+    assert open_lite("postgresql://u@localhost/db") is None
+    assert open_lite(f"sqlite:///{tmp_path / 'missing.db'}") is None
+    other = tmp_path / "other.db"
+    import sqlite3
+
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    assert open_lite(f"sqlite:///{other}") is None  # not a promptops database
+    old = tmp_path / "old.db"
+    shutil.copyfile(sqlite_template, old)
+    with sqlite3.connect(old) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0000'")
+    assert open_lite(f"sqlite:///{old}") is None  # Store migrates it first
+    assert open_lite(f"sqlite:///{sqlite_template}?mode=ro") is None
+
+
+def test_a_cached_eval_imports_neither_sqlalchemy_nor_litellm(tmp_path):
+    """Once the database exists, an eval answered from the cache runs on sqlite3 alone."""
+    import subprocess
+    import sys
+
+    from promptops.config import load_config
+    from promptops.evaluate import evaluate
+    from promptops.testing.fake_openai import FakeOpenAI
+
+    from .helpers import capital_rules, make_project
+
+    with FakeOpenAI(rules=capital_rules()) as server:
+        root = make_project(tmp_path, server.base_url)
+        first = evaluate(load_config(root)).summaries[0]
+        code = ("import sys; from promptops.config import load_config; from promptops.evaluate import evaluate; "
+                f"r = evaluate(load_config({str(root)!r})); s = r.summaries[0]; "
+                "print(r.cached, s.passed, [m for m in ('sqlalchemy', 'sqlmodel', 'alembic', 'litellm') "
+                "if m in sys.modules])")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+        assert out.stdout.split() == ["20", str(first.passed), "[]"]
+        assert server.count() == 20
+        runs = open_store(load_config(root)).list_runs(prompt="capital")
+        assert [r.status for r in runs] == ["finished", "finished"]
+        assert len(open_store(load_config(root)).results(runs[0].id)) == 20

@@ -22,6 +22,7 @@ from sqlalchemy.engine.url import URL
 from sqlalchemy.pool import StaticPool
 
 from ..errors import StoreError
+from .schema import HEAD_REVISION
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -166,10 +167,6 @@ def head_revision(script_location: Path | None = None) -> str | None:
     return ScriptDirectory.from_config(alembic_config(script_location=script_location)).get_current_head()
 
 
-# The newest migration's revision (tests/test_store.py checks it against Alembic's own head). A
-# database already there is opened without importing Alembic at all, which keeps a fully cached
-# eval, and every other command that only reads, fast.
-HEAD_REVISION = "0001"
 
 
 def at_head(engine: Engine) -> bool:

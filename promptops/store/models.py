@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from .schema import JOB_STATUSES, KEY_SCOPES, RUN_SOURCES, RUN_STATUSES  # noqa: F401 - re-exported
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -29,10 +31,6 @@ NAMING_CONVENTION = {
 metadata = SQLModel.metadata
 metadata.naming_convention = NAMING_CONVENTION
 
-RUN_STATUSES = ("running", "finished", "interrupted", "failed")
-RUN_SOURCES = ("cli", "ci", "demo", "server")
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-KEY_SCOPES = ("read", "write", "admin")
 
 
 def utcnow() -> datetime:

@@ -37,14 +37,10 @@ from .models import (
     utcnow,
 )
 
+from .schema import RESULT_DEFAULTS, RESULT_KEY, RESULT_REQUIRED
+from .schema import check as _check
+
 BATCH = 500
-RESULT_KEY = ("run_id", "model", "case_id", "repeat_index")
-_RESULT_DEFAULTS: dict[str, Any] = {
-    "repeat_index": 0, "vars": {}, "expected": None, "output": None, "passed": None, "score": None,
-    "reason": "", "error": None, "cached": False, "latency_ms": None, "prompt_tokens": None,
-    "completion_tokens": None, "cost_usd": None,
-}
-_RESULT_REQUIRED = ("run_id", "prompt", "version", "model", "case_id")
 
 
 class ConflictError(StoreError):
@@ -366,11 +362,6 @@ def hash_key(plain: str) -> str:
     return hashlib.sha256(plain.encode()).hexdigest()
 
 
-def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
-    if value not in allowed:
-        raise ValueError(f"unknown {what} {value!r}; one of {', '.join(allowed)}")
-
-
 def _must(row: Any, what: str, key: Any) -> Any:
     if row is None:
         raise NotFoundError(f"no {what} {key!r}")
@@ -379,13 +370,13 @@ def _must(row: Any, what: str, key: Any) -> Any:
 
 def _result_row(row: dict[str, Any]) -> dict[str, Any]:
     """A full column set for executemany (every row needs the same keys)."""
-    missing = [k for k in _RESULT_REQUIRED if row.get(k) is None]
+    missing = [k for k in RESULT_REQUIRED if row.get(k) is None]
     if missing:
         raise ValueError(f"result row lacks {', '.join(missing)}")
     unknown = set(row) - set(EvalResult.model_fields)
     if unknown:
         raise ValueError(f"unknown result fields: {', '.join(sorted(unknown))}")
-    full = {**_RESULT_DEFAULTS, "created_at": utcnow(), **row}
+    full = {**RESULT_DEFAULTS, "created_at": utcnow(), **row}
     full.pop("id", None)
     return full
 
