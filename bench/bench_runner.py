@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -173,11 +174,19 @@ HEADER = ("| what | wall, whole process | calls phase | wall / limit | calls pha
           "| peak RSS, largest process | peak PSS, all processes |\n|---|---|---|---|---|---|---|---|")
 
 
+def median_run(runs: list[tuple[TreeStats, dict | None]]) -> tuple[TreeStats, dict | None, str]:
+    """The run with the median wall time, and the spread of all of them."""
+    ordered = sorted(runs, key=lambda r: r[0].wall_s)
+    stats, rep = ordered[len(ordered) // 2]
+    spread = f" ({ordered[0][0].wall_s:.2f}–{ordered[-1][0].wall_s:.2f})" if len(runs) > 1 else ""
+    return stats, rep, spread
+
+
 def row(what: str, stats: TreeStats | None = None, *, wall: float | None = None, calls_s: float | None = None,
-        limit: float | None = None, cpu: float | None = None) -> str:
+        limit: float | None = None, cpu: float | None = None, spread: str = "") -> str:
     wall = stats.wall_s if stats is not None else wall
     cpu = stats.total_cpu_s if stats is not None else cpu
-    cells = [what, f"{wall:.2f} s", "–" if calls_s is None else f"{calls_s:.2f} s",
+    cells = [what, f"{wall:.2f} s{spread}", "–" if calls_s is None else f"{calls_s:.2f} s",
              "–" if limit is None else f"{wall / limit:.2f}×",
              "–" if limit is None or calls_s is None else f"{calls_s / limit:.2f}×",
              "–" if cpu is None else f"{cpu:.1f} s",
@@ -195,6 +204,9 @@ def main() -> None:
     ap.add_argument("--promptfoo", type=Path, default=ROOT / "bench" / "out" / "promptfoo",
                     help="folder for `npm install promptfoo@0.121.20` (installed there when missing)")
     ap.add_argument("--no-promptfoo", action="store_true", help="skip the promptfoo rows")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of the 3,000-call rows, alternating promptops and promptfoo (median shown)")
+    ap.add_argument("--cached-repeat", type=int, default=5, help="runs of each cached row (median shown)")
     args = ap.parse_args()
     if args.no_promptfoo:
         args.promptfoo = None
@@ -211,30 +223,41 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "p"
             make_project(folder, url, cases, conc)
-            stats, rep = promptops_eval(folder)
-            assert rep["calls"] == calls, rep["calls"]
+            ours, theirs = [], []
+            for i in range(args.repeat):
+                shutil.rmtree(folder / ".promptops", ignore_errors=True)
+                stats, rep = promptops_eval(folder)
+                assert rep["calls"] == calls, rep["calls"]
+                ours.append((stats, rep))
+                if args.promptfoo:
+                    pf = Path(tmp) / f"pf{i}"
+                    pf.mkdir()
+                    theirs.append((promptfoo(pf, args.promptfoo, url, cases, conc, 3), None))
+            stats, rep, spread = median_run(ours)
             rows.append(row(f"promptops: {calls:,} calls ({cases:,} cases × 3 models), {ms} ms", stats,
-                            calls_s=rep["calls_s"], limit=limit3))
-            if args.promptfoo:
-                pf = Path(tmp) / "pf"
-                pf.mkdir()
-                rows.append(row(f"promptfoo 0.121.20: the same {calls:,} calls", 
-                                promptfoo(pf, args.promptfoo, url, cases, conc, 3), limit=limit3))
+                            calls_s=rep["calls_s"], limit=limit3, spread=spread))
+            if theirs:
+                stats, _, spread = median_run(theirs)
+                rows.append(row(f"promptfoo 0.121.20: the same {calls:,} calls", stats, limit=limit3, spread=spread))
             wall, phase, cpu = litellm_floor(url, calls, conc, os.cpu_count() or 1)
             rows.append(row(f"bare `litellm.acompletion`, no promptops: {calls:,} calls in {os.cpu_count()} "
                             f"processes", wall=wall, calls_s=phase, limit=limit3, cpu=cpu))
-            stats, rep = promptops_eval(folder)
-            assert rep["cached"] == calls and rep["calls"] == 0
-            rows.append(row(f"promptops: the same {calls:,}, fully cached", stats))
-            stats, rep = promptops_eval(folder, "--models", "m1")
-            assert rep["cached"] == cases and rep["calls"] == 0
-            rows.append(row(f"promptops: {cases:,} cases × 1 model, fully cached", stats))
+            runs = [promptops_eval(folder) for _ in range(args.cached_repeat)]
+            assert all(r["cached"] == calls and r["calls"] == 0 for _, r in runs)
+            stats, _, spread = median_run(runs)
+            rows.append(row(f"promptops: the same {calls:,}, fully cached", stats, spread=spread))
+            runs = [promptops_eval(folder, "--models", "m1") for _ in range(args.cached_repeat)]
+            assert all(r["cached"] == cases and r["calls"] == 0 for _, r in runs)
+            stats, _, spread = median_run(runs)
+            rows.append(row(f"promptops: {cases:,} cases × 1 model, fully cached", stats, spread=spread))
             if args.promptfoo:
-                pf = Path(tmp) / "pf1"
+                pf = Path(tmp) / "pf-cached"
                 pf.mkdir()
                 promptfoo(pf, args.promptfoo, url, cases, conc, 1, cache=True)  # fills its cache
-                rows.append(row(f"promptfoo: {cases:,} cases × 1 model, cached rerun",
-                                promptfoo(pf, args.promptfoo, url, cases, conc, 1, cache=True)))
+                runs = [(promptfoo(pf, args.promptfoo, url, cases, conc, 1, cache=True), None)
+                        for _ in range(max(1, args.cached_repeat // 2))]
+                stats, _, spread = median_run(runs)
+                rows.append(row(f"promptfoo: {cases:,} cases × 1 model, cached rerun", stats, spread=spread))
             stats, rep = promptops_eval(folder, "--models", "m1", "--no-cache")
             assert rep["calls"] == cases
             rows.append(row(f"promptops: {cases:,} calls, 1 model, {ms} ms", stats, calls_s=rep["calls_s"],
@@ -258,6 +281,8 @@ def main() -> None:
     print(f"\nfake server latency {ms} ms (and {int(args.slow_latency * 1000)} ms), concurrency {conc}, "
           f"{os.cpu_count()} cores; limit = calls × latency / concurrency "
           f"({limit3:.1f} s for {calls:,} calls, {limit1:.1f} s for {cases:,})\n")
+    print(f"Walls are the median of {args.repeat} runs (3,000-call rows, promptops and promptfoo alternating) and "
+          f"of {args.cached_repeat} runs (cached rows), with the fastest and slowest in brackets; other rows are one run.\n")
     print(HEADER)
     print("\n".join(rows))
 

@@ -201,3 +201,23 @@ async def test_local_unknown_model_is_not_found():
     with pytest.raises(ProviderError) as info:
         await complete("local/definitely/not/here", MSG, {}, config=None)
     assert info.value.kind == "not_found" and not info.value.retryable
+
+
+def test_collector_paused_restores_the_collector():
+    import gc
+
+    from promptops.heavy import collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(ImportError):
+        with collector_paused():
+            assert not gc.isenabled()
+            import promptops_no_such_module  # noqa: F401
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # a caller's own setting is kept
+    finally:
+        gc.enable()

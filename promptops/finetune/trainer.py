@@ -26,11 +26,14 @@ from typing import Any, Callable, Sequence
 from ..errors import ConfigError, ModelError
 from .config import TrainConfig
 
+from ..heavy import collector_paused
+
 try:  # optional libraries, checked up front (the [local] extra)
-    import torch
-    import torch.nn.functional as F
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
+    with collector_paused():
+        import torch
+        import torch.nn.functional as F
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ModelError(f"fine-tuning needs torch, transformers and peft ({exc.name} is missing)",
                      hint="pip install 'promptops[local]'  (torch==2.13.0 pinned: the CPU build)") from None

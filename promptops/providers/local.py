@@ -114,9 +114,12 @@ class TorchBackend:
         base, _, adapter = name.partition("+")
         folder, gguf = resolve_base(base)  # bad names fail before torch is imported
         adapter_dir = resolve_adapter(adapter) if adapter else None
+        from ..heavy import collector_paused
+
         try:
-            import torch  # noqa: F401
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            with collector_paused():
+                import torch  # noqa: F401
+                from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError:
             raise ModelError("local models need torch and transformers",
                              hint="pip install 'promptops[local]' (torch==2.13.0)") from None
@@ -124,7 +127,8 @@ class TorchBackend:
         tokenizer = AutoTokenizer.from_pretrained(folder, **kw)
         model = AutoModelForCausalLM.from_pretrained(folder, **kw)
         if adapter_dir is not None:
-            from peft import PeftModel
+            with collector_paused():
+                from peft import PeftModel
 
             # a fresh base per adapter: peft injects its layers into the base model in place
             model = PeftModel.from_pretrained(model, str(adapter_dir))
