@@ -254,7 +254,8 @@ async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_r
 
     remote = [j for j in jobs if not j.model.startswith("local/")]
     local = [j for j in jobs if j.model.startswith("local/")]
-    n = min(worker_count(config, len(remote)), concurrency)
+    model_caps = [c for c in (config.model_options(m).concurrency for m in {j.model for j in remote}) if c]
+    n = min(worker_count(config, len(remote)), concurrency, *model_caps)  # every worker gets ≥ 1 of each limit
     if n <= 1:
         if remote:
             from .providers import setup_litellm

@@ -49,6 +49,11 @@ def worker_count(config, remote_calls: int) -> int:
     return n if n >= 2 and remote_calls > 0 else 0
 
 
+def share(total: int, n: int, wid: int) -> int:
+    """Worker ``wid``'s part of a limit split over ``n`` workers: the parts add up to ``total``."""
+    return total // n + (1 if wid < total % n else 0)
+
+
 def _context():
     """A forkserver context with litellm preloaded where the platform has one, else spawn."""
     if "forkserver" in mp.get_all_start_methods():
@@ -58,7 +63,7 @@ def _context():
     return mp.get_context("spawn")
 
 
-def _worker_main(wid: int, config, tasks, results, model_share: int, limit: int, secrets: list[str],
+def _worker_main(wid: int, config, tasks, results, n: int, limit: int, secrets: list[str],
                  environ: dict[str, str], cwd: str) -> None:
     """A worker process: take this eval's environment, say ready, run whatever calls arrive,
     send results back in small batches."""
@@ -74,14 +79,15 @@ def _worker_main(wid: int, config, tasks, results, model_share: int, limit: int,
     async def run() -> None:
         loop = asyncio.get_running_loop()
         model_limits: dict[str, asyncio.Semaphore] = {}
-        my_limit = asyncio.Semaphore(limit)  # this worker's share of the global limit
+        my_limit = asyncio.Semaphore(share(limit, n, wid))  # this worker's part of the global limit
         pending: list[tuple[int, Any, Any]] = []
         in_flight: set[asyncio.Task] = set()
 
         async def one(spec: CallSpec) -> None:
             if spec.model not in model_limits:
                 opts = config.model_options(spec.model)
-                most = max(1, opts.concurrency // model_share) if opts.concurrency else 1_000_000
+                # the runner starts no more workers than the smallest model limit: every part is ≥ 1
+                most = share(opts.concurrency, n, wid) if opts.concurrency else 1_000_000
                 model_limits[spec.model] = asyncio.Semaphore(most)
             async with model_limits[spec.model], my_limit:
                 response, error = await _call_with_retries(config, spec, secrets)
@@ -120,10 +126,11 @@ def _worker_main(wid: int, config, tasks, results, model_share: int, limit: int,
 class Dispatcher:
     """Runs ``jobs`` in ``n`` worker processes with at most ``limit`` calls in flight in all.
 
-    Each worker makes at most its share of the limit (``limit / n``, rounded down) at once and holds
-    three times as many more in its queue, topped up as answers come back, so it never waits for
-    the main process between calls. A worker that dies holding calls turns them into error results: nothing
-    waits forever and nothing is counted twice."""
+    The global limit, and each model's own limit, are split over the workers (:func:`share`); each
+    worker holds three times its part more in its queue, topped up as answers come back, so it never
+    waits for the main process between calls. A worker that dies holding calls turns them into error
+    results: nothing waits forever and nothing is counted twice. ``n`` must not exceed any model's
+    limit (the runner sees to it)."""
 
     def __init__(self, config, jobs: list, limit: int, n: int, secrets: list[str],
                  finish: Callable[[Any, Any, Any], Any]):
@@ -134,8 +141,7 @@ class Dispatcher:
         self.total = len(jobs)
         self.done = 0
         self.out: dict[int, set[int]] = {w: set() for w in range(n)}  # worker -> indices it holds
-        self.share = max(1, limit // n)     # calls a worker makes at once
-        self.hold = 4 * self.share            # calls a worker holds: in flight plus queued
+        self.hold = [4 * share(limit, n, w) for w in range(n)]  # calls a worker holds: in flight + queued
         self.ready: set[int] = set()
         self.finished = asyncio.Event()
         self.task_queues: dict[int, Any] = {}
@@ -150,7 +156,7 @@ class Dispatcher:
 
     def pump(self) -> None:
         for wid in sorted(self.ready):
-            room = min(self.hold - len(self.out[wid]), len(self.todo))
+            room = min(self.hold[wid] - len(self.out[wid]), len(self.todo))
             if room > 0:
                 batch = [self.todo.popleft() for _ in range(room)]
                 self.out[wid].update(i for i, _ in batch)
@@ -197,7 +203,7 @@ class Dispatcher:
         self.alive = {w: True for w in range(self.n)}
         environ, cwd = dict(os.environ), os.getcwd()
         procs = [ctx.Process(target=_worker_main, daemon=True,
-                             args=(w, self.config, self.task_queues[w], results, self.n, self.share,
+                             args=(w, self.config, self.task_queues[w], results, self.n, self.limit,
                                    self.secrets, environ, cwd))
                  for w in range(self.n)]
         for p in procs:

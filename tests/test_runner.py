@@ -245,3 +245,22 @@ def test_workers_use_the_environment_of_each_eval(tmp_path, monkeypatch):
             report = evaluate(load_config(root))
             assert [(s.passed, s.errors) for s in report.summaries] == [(15, 0), (15, 0)]
             assert server.count() == 40
+
+
+@pytest.mark.parametrize("model_limit", [3, 1])
+def test_workers_keep_the_global_and_per_model_limits(tmp_path, monkeypatch, model_limit):
+    """Split over worker processes, the calls in flight never exceed the global limit nor a
+    model's own (counted at the server); a model limited below the worker count keeps its limit."""
+    import yaml
+
+    monkeypatch.setenv("PROMPTOPS_WORKERS", "2")
+    with FakeOpenAI(latency=0.05, rules=capital_rules(WRONG)) as server:
+        root = make_project(tmp_path, server.base_url, models=("fake/a", "fake/b"), extra_config={"concurrency": 5})
+        config = yaml.safe_load((root / "promptops.yaml").read_text())
+        config["models"]["fake/a"]["concurrency"] = model_limit
+        (root / "promptops.yaml").write_text(yaml.safe_dump(config))
+        report = evaluate(load_config(root))
+        assert [(s.passed, s.errors) for s in report.summaries] == [(15, 0), (15, 0)]
+        assert server.peak_in_flight() <= 5
+        assert server.peak_in_flight("a") <= model_limit
+        assert server.peak_in_flight() >= 3  # the limits were used, not just respected

@@ -152,11 +152,27 @@ class FakeOpenAI:
         self._by_content: dict[str, int] = {}
         self._by_status: dict[str, int] = {}
         self._seen: dict[bytes, int] = {}
+        self._open: dict[str, int] = {}   # chat requests not yet answered, per model ("" = all)
+        self._peak: dict[str, int] = {}
 
     def stats(self) -> dict[str, Any]:
         """Counts of chat requests since start or the last reset."""
         return {"total": self._total, "by_model": dict(self._by_model),
                 "by_content": dict(self._by_content), "by_status": dict(self._by_status)}
+
+    def peak_in_flight(self, model: str | None = None) -> int:
+        """The most chat requests (for one model, or in all) waiting for their answer at once."""
+        return self._peak.get("" if model is None else model, 0)
+
+    def _opened(self, model: str, delay: float) -> None:
+        for key in ("", model):
+            self._open[key] = self._open.get(key, 0) + 1
+            self._peak[key] = max(self._peak.get(key, 0), self._open[key])
+        asyncio.get_running_loop().call_later(delay, self._closed, model)  # answered after ``delay``
+
+    def _closed(self, model: str) -> None:
+        for key in ("", model):
+            self._open[key] = self._open.get(key, 0) - 1
 
     def count(self, *, model: str | None = None, content: str | None = None) -> int:
         """Chat requests for one model or one last-user-message."""
@@ -234,6 +250,7 @@ class FakeOpenAI:
         if self.known_models is not None and model not in self.known_models:
             return self._fail(404, f"The model `{model}` does not exist (fake server).")
         delay = self.model_latency.get(model, self.latency)
+        self._opened(model, delay)
 
         key = model.encode() + b"\0" + json.dumps(messages, sort_keys=True).encode()
         nth = self._seen.get(key, 0)
