@@ -157,8 +157,19 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
     from .store import open_for_eval
 
     started = time.perf_counter()
-    own_store = store is None
+    own = store is None
     store = store or open_for_eval(config)
+    try:
+        return await _run_eval(config, targets, store, started, models=models, repeat=repeat,
+                               concurrency=concurrency, use_cache=use_cache, progress=progress,
+                               source=source, branch=branch)
+    finally:
+        if own and hasattr(store, "close"):
+            store.close()
+
+
+async def _run_eval(config: Config, targets: list[EvalTarget], store, started: float, *, models, repeat: int,
+                    concurrency, use_cache: bool, progress, source: str, branch) -> EvalReport:
     progress = progress or Progress()
     secrets = secrets_of(config)
     runs: list[tuple[EvalTarget, int, list[str]]] = []
@@ -238,8 +249,6 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
         store.finish_run(run_id=run_id, status="finished",
                          summary={s.model: s.metrics() for s in pe.summaries})
         report.evals.append(pe)
-    if own_store and hasattr(store, "close"):
-        store.close()
     return report
 
 

@@ -15,9 +15,10 @@ import asyncio
 import collections
 import multiprocessing as mp
 import os
-import queue
+import sys
 import threading
 import time
+from multiprocessing.connection import wait
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -55,24 +56,28 @@ def share(total: int, n: int, wid: int) -> int:
 
 
 def _context():
-    """A forkserver context with litellm preloaded where the platform has one, else spawn."""
-    if "forkserver" in mp.get_all_start_methods():
+    """On Linux, a forkserver context with litellm (and the main module) preloaded; elsewhere spawn.
+
+    macOS lists forkserver too, but forking a process that has imported litellm (its HTTP clients
+    ask the system for proxy settings) is not fork-safe there, which is why Python spawns by default."""
+    if sys.platform.startswith("linux") and "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload([PRELOAD])
+        ctx.set_forkserver_preload(["__main__", PRELOAD])  # children skip re-importing the CLI
         return ctx
     return mp.get_context("spawn")
 
 
-def _worker_main(wid: int, config, tasks, results, n: int, limit: int, secrets: list[str],
+def _worker_main(wid: int, config, tasks, conn, n: int, limit: int, secrets: list[str],
                  environ: dict[str, str], cwd: str) -> None:
-    """A worker process: take this eval's environment, say ready, run whatever calls arrive,
-    send results back in small batches."""
+    """A worker process: take this eval's environment, say ready, run whatever calls arrive, send
+    answers back in small batches on its own pipe. Every call it takes gets an answer: an
+    unexpected exception becomes an error result, never a lost call."""
     # a forkserver child has the environment the server started with, not this eval's
     os.environ.clear()
     os.environ.update(environ)
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.chdir(cwd)
     from .providers import setup_litellm
-    from .runner import _call_with_retries
 
     setup_litellm()
 
@@ -84,14 +89,7 @@ def _worker_main(wid: int, config, tasks, results, n: int, limit: int, secrets: 
         in_flight: set[asyncio.Task] = set()
 
         async def one(spec: CallSpec) -> None:
-            if spec.model not in model_limits:
-                opts = config.model_options(spec.model)
-                # the runner starts no more workers than the smallest model limit: every part is ≥ 1
-                most = share(opts.concurrency, n, wid) if opts.concurrency else 1_000_000
-                model_limits[spec.model] = asyncio.Semaphore(most)
-            async with model_limits[spec.model], my_limit:
-                response, error = await _call_with_retries(config, spec, secrets)
-            pending.append((spec.index, response, error))
+            pending.append(await answer(config, spec, secrets, model_limits, my_limit, n, wid))
 
         async def flusher() -> None:
             while True:
@@ -99,10 +97,10 @@ def _worker_main(wid: int, config, tasks, results, n: int, limit: int, secrets: 
                 if pending:
                     batch = pending[:]
                     pending.clear()
-                    results.put(("res", wid, batch))
+                    conn.send(("res", batch))
 
         flush_task = asyncio.create_task(flusher())
-        results.put(("ready", wid, None))
+        conn.send(("ready", None))
         while True:
             batch = await loop.run_in_executor(None, tasks.get)
             if batch is None:
@@ -115,34 +113,62 @@ def _worker_main(wid: int, config, tasks, results, n: int, limit: int, secrets: 
             await asyncio.gather(*in_flight)
         flush_task.cancel()
         if pending:
-            results.put(("res", wid, pending[:]))
+            conn.send(("res", pending[:]))
+
+    asyncio.run(run())
+    conn.close()
+
+
+async def answer(config, spec: CallSpec, secrets: list[str], model_limits: dict[str, asyncio.Semaphore],
+                 my_limit: asyncio.Semaphore, n: int, wid: int) -> tuple[int, Any, str | None]:
+    """One call in a worker, under its limits: (index, response, error). Never raises: an
+    unexpected exception becomes the call's error, so the main process never waits for it."""
+    from .runner import _call_with_retries
 
     try:
-        asyncio.run(run())
-    finally:
-        results.put(("exit", wid, None))
+        if spec.model not in model_limits:
+            opts = config.model_options(spec.model)
+            # the runner starts no more workers than the smallest model limit: every part is ≥ 1
+            most = share(opts.concurrency, n, wid) if opts.concurrency else 1_000_000
+            model_limits[spec.model] = asyncio.Semaphore(most)
+        async with model_limits[spec.model], my_limit:
+            response, error = await _call_with_retries(config, spec, secrets)
+    except Exception as exc:  # noqa: BLE001 - a bug must not swallow the call
+        response, error = None, f"worker: {type(exc).__name__}: {exc}"
+    return spec.index, response, error
 
 
 class Dispatcher:
     """Runs ``jobs`` in ``n`` worker processes with at most ``limit`` calls in flight in all.
 
     The global limit, and each model's own limit, are split over the workers (:func:`share`); each
-    worker holds three times its part more in its queue, topped up as answers come back, so it never
-    waits for the main process between calls. A worker that dies holding calls turns them into error
-    results: nothing waits forever and nothing is counted twice. ``n`` must not exceed any model's
-    limit (the runner sees to it)."""
+    worker holds three times its part more in its queue (per model too, so a slow, tightly limited
+    model cannot crowd the others out of a worker's queue), topped up as answers come back, so it
+    never waits for the main process between calls. Each worker answers on its own pipe; a worker
+    that ends, however it ends, turns the calls it still held into error results: nothing waits
+    forever and nothing is counted twice. ``n`` must not exceed any model's limit (the runner sees
+    to it)."""
 
     def __init__(self, config, jobs: list, limit: int, n: int, secrets: list[str],
                  finish: Callable[[Any, Any, Any], Any]):
         self.config, self.limit, self.n, self.secrets = config, limit, n, secrets
         self.finish = finish
-        self.todo = collections.deque(enumerate(jobs))
         self.jobs = dict(enumerate(jobs))
+        self.todo: dict[str, collections.deque] = {}          # model -> indices not handed out yet
+        for index, job in self.jobs.items():
+            self.todo.setdefault(job.model, collections.deque()).append(index)
         self.total = len(jobs)
         self.done = 0
         self.out: dict[int, set[int]] = {w: set() for w in range(n)}  # worker -> indices it holds
+        self.held: dict[int, collections.Counter] = {w: collections.Counter() for w in range(n)}
         self.hold = [4 * share(limit, n, w) for w in range(n)]  # calls a worker holds: in flight + queued
+        self.model_hold: dict[tuple[int, str], int] = {}
+        for model in self.todo:
+            cap = config.model_options(model).concurrency
+            for w in range(n):
+                self.model_hold[w, model] = 4 * share(cap, n, w) if cap else self.hold[w]
         self.ready: set[int] = set()
+        self.alive: dict[int, bool] = {w: True for w in range(n)}
         self.finished = asyncio.Event()
         self.task_queues: dict[int, Any] = {}
         self.first_ready: float | None = None       # when calls could first go out
@@ -154,19 +180,35 @@ class Dispatcher:
             return 0.0
         return self.last_answer - self.first_ready
 
+    def _take(self, wid: int) -> list[int]:
+        """Calls for worker ``wid``: round-robin over the models, each within its per-model hold."""
+        room = self.hold[wid] - len(self.out[wid])
+        taken: list[int] = []
+        while room > 0:
+            progress = False
+            for model, queue_ in self.todo.items():
+                if room > 0 and queue_ and self.held[wid][model] < self.model_hold[wid, model]:
+                    taken.append(queue_.popleft())
+                    self.held[wid][model] += 1
+                    room -= 1
+                    progress = True
+            if not progress:
+                break
+        return taken
+
     def pump(self) -> None:
         for wid in sorted(self.ready):
-            room = min(self.hold[wid] - len(self.out[wid]), len(self.todo))
-            if room > 0:
-                batch = [self.todo.popleft() for _ in range(room)]
-                self.out[wid].update(i for i, _ in batch)
-                self.task_queues[wid].put([CallSpec(i, j.model, j.messages, j.params) for i, j in batch])
-        if not self.ready and self.todo and not any(self.alive.values()):
-            # every worker is gone before answering: what is left becomes error results
-            while self.todo:
-                index, _ = self.todo.popleft()
-                asyncio.get_running_loop().create_task(
-                    self._finish(index, None, "worker: no worker process could start"))
+            batch = self._take(wid)
+            if batch:
+                self.out[wid].update(batch)
+                self.task_queues[wid].put([CallSpec(i, self.jobs[i].model, self.jobs[i].messages,
+                                                    self.jobs[i].params) for i in batch])
+        if not self.ready and not any(self.alive.values()):
+            # every worker is gone: what is left becomes error results
+            loop = asyncio.get_running_loop()
+            for queue_ in self.todo.values():
+                while queue_:
+                    loop.create_task(self._finish(queue_.popleft(), None, "worker: no worker process could start"))
 
     async def _finish(self, index: int, response, error) -> None:
         await self.finish(self.jobs[index], response, error)
@@ -175,64 +217,88 @@ class Dispatcher:
             self.finished.set()
         self.pump()
 
+    def _release(self, wid: int, index: int) -> bool:
+        """Forget that worker ``wid`` holds ``index``; False when it did not (already settled)."""
+        if index not in self.out[wid]:
+            return False
+        self.out[wid].discard(index)
+        self.held[wid][self.jobs[index].model] -= 1
+        return True
+
     def _on_message(self, kind: str, wid: int, payload) -> None:
         loop = asyncio.get_running_loop()
         if kind == "ready":
-            self.ready.add(wid)
+            if self.alive[wid]:
+                self.ready.add(wid)
             if self.first_ready is None:
                 self.first_ready = time.perf_counter()
         elif kind == "res":
             self.last_answer = time.perf_counter()
             for index, response, error in payload:
-                self.out[wid].discard(index)
-                loop.create_task(self._finish(index, response, error))
-        elif kind == "exit":  # a worker that ends while holding calls: they become error results
+                if self._release(wid, index):
+                    loop.create_task(self._finish(index, response, error))
+        elif kind == "exit" and self.alive[wid]:  # what it still held becomes error results
             self.ready.discard(wid)
             self.alive[wid] = False
-            for index in sorted(self.out.get(wid, set())):
+            for index in sorted(self.out[wid]):
+                self._release(wid, index)
                 loop.create_task(self._finish(index, None, "worker: the worker process ended before answering"))
-            self.out[wid] = set()
         self.pump()
 
     async def run(self) -> None:
         if not self.total:
             return
         ctx = _context()
-        results = ctx.Queue()
         self.task_queues = {w: ctx.Queue() for w in range(self.n)}
-        self.alive = {w: True for w in range(self.n)}
+        pipes = [ctx.Pipe(duplex=False) for _ in range(self.n)]
         environ, cwd = dict(os.environ), os.getcwd()
         procs = [ctx.Process(target=_worker_main, daemon=True,
-                             args=(w, self.config, self.task_queues[w], results, self.n, self.limit,
+                             args=(w, self.config, self.task_queues[w], pipes[w][1], self.n, self.limit,
                                    self.secrets, environ, cwd))
                  for w in range(self.n)]
-        for p in procs:
+        for p, (_, send_end) in zip(procs, pipes):
             p.start()
+            send_end.close()  # the worker's end: once the worker is gone, reading gives EOF
         loop = asyncio.get_running_loop()
         stop = threading.Event()
 
         def reader() -> None:
-            while not stop.is_set():
-                try:
-                    msg = results.get(timeout=0.2)
-                except queue.Empty:
-                    for w, p in enumerate(procs):  # killed without a word: report it once
-                        if not p.is_alive() and p.exitcode not in (None, 0) and self.alive.get(w):
-                            loop.call_soon_threadsafe(self._on_message, "exit", w, None)
-                    continue
-                loop.call_soon_threadsafe(self._on_message, *msg)
+            """Read every worker's pipe; a pipe at EOF (or unreadable) means its worker ended."""
+            open_ = {pipes[w][0]: w for w in range(self.n)}
+            while open_ and not stop.is_set():
+                for conn in wait(list(open_), timeout=0.2):
+                    wid = open_[conn]
+                    try:
+                        kind, payload = conn.recv()
+                    except Exception:  # noqa: BLE001 - EOF, a cut-off message: the worker is gone
+                        del open_[conn]
+                        loop.call_soon_threadsafe(self._on_message, "exit", wid, None)
+                        continue
+                    loop.call_soon_threadsafe(self._on_message, kind, wid, payload)
 
         thread = threading.Thread(target=reader, name="promptops-workers", daemon=True)
         thread.start()
+        completed = False
         try:
             self.pump()
             await self.finished.wait()
+            completed = True
         finally:
             for q in self.task_queues.values():
                 q.put(None)
-            stop.set()
-            thread.join(timeout=2)
-            for p in procs:
-                p.join(timeout=5)
-                if p.is_alive():
+            if not completed:  # interrupted: queued calls must not go on costing money
+                for p in procs:
                     p.terminate()
+            stop.set()
+            await asyncio.to_thread(self._reap, procs, thread)
+            for conn, _ in pipes:
+                conn.close()
+
+    @staticmethod
+    def _reap(procs, thread: threading.Thread) -> None:
+        thread.join(timeout=2)
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)

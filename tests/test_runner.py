@@ -264,3 +264,27 @@ def test_workers_keep_the_global_and_per_model_limits(tmp_path, monkeypatch, mod
         assert server.peak_in_flight() <= 5
         assert server.peak_in_flight("a") <= model_limit
         assert server.peak_in_flight() >= 3  # the limits were used, not just respected
+
+
+def test_a_worker_turns_an_unexpected_exception_into_the_calls_error():
+    """Whatever goes wrong inside a worker's call comes back as that call's error result."""
+    import asyncio
+
+    from promptops.workers import CallSpec, answer
+
+    class Exploding:
+        def model_options(self, name):
+            raise RuntimeError("boom")
+
+    spec = CallSpec(7, "fake/a", [{"role": "user", "content": "hi"}], {})
+    index, response, error = asyncio.run(answer(Exploding(), spec, [], {}, asyncio.Semaphore(1), 1, 0))
+    assert (index, response) == (7, None) and error == "worker: RuntimeError: boom"
+
+
+def test_limits_split_into_parts_that_add_up():
+    from promptops.workers import share
+
+    for total in (1, 2, 5, 50, 51):
+        for n in range(1, min(total, 8) + 1):
+            parts = [share(total, n, w) for w in range(n)]
+            assert sum(parts) == total and min(parts) >= 1 and max(parts) - min(parts) <= 1

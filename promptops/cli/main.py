@@ -84,8 +84,11 @@ def entry() -> None:
     import logging
 
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, OSError, ValueError):  # output piped into `head`, say
+            pass
     os._exit(code if isinstance(code, int) else 0)
 
 

@@ -199,12 +199,12 @@ async def complete(model: str, messages: list[dict], params: dict | None = None,
     try:
         # a copy per call: one rendered list serves every model of a case, and providers may edit theirs
         response = await litellm.acompletion(model=target, messages=[dict(m) for m in messages], **kwargs)
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        return _completion(response, model, target, latency_ms)  # a malformed answer fails here too
     except ProviderError:
         raise
     except Exception as exc:  # noqa: BLE001 - every provider failure becomes a ProviderError
         raise _to_provider_error(exc, model, secret) from None
-    latency_ms = (time.perf_counter() - start) * 1000.0
-    return _completion(response, model, target, latency_ms)
 
 
 def _completion(response: Any, model: str, target: str, latency_ms: float) -> Completion:

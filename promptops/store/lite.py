@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import NotFoundError, StoreError
 from .schema import HEAD_REVISION, RESULT_DEFAULTS, RESULT_KEY, RESULT_REQUIRED, RUN_STATUSES, check
 
 BUSY_TIMEOUT_MS = 30_000
@@ -27,6 +27,8 @@ BATCH = 500
 _RESULT_COLUMNS = ("run_id", "prompt", "version", "model", "case_id", "repeat_index", "vars", "expected",
                    "output", "passed", "score", "reason", "error", "cached", "latency_ms", "prompt_tokens",
                    "completion_tokens", "cost_usd", "created_at")
+_RESULT_SCALARS = {"run_id": int, "repeat_index": int, "passed": bool, "score": float, "cached": bool,
+                   "latency_ms": float, "prompt_tokens": int, "completion_tokens": int, "cost_usd": float}
 _RUN_COLUMNS = ("prompt", "version", "hash", "ref", "commit", "branch", "models", "repeat", "fingerprint",
                 "suite_hash", "status", "started_at", "finished_at", "summary", "source")
 _RUN_DEFAULTS: dict[str, Any] = {"ref": None, "commit": None, "branch": None, "models": [], "repeat": 1,
@@ -48,10 +50,13 @@ def open_lite(url: str) -> LiteStore | None:
     path = sqlite_path(url)
     if path is None or not path.is_file():
         return None
+    conn = None
     try:
         conn = _connect(path)
         rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
     except sqlite3.Error:
+        if conn is not None:
+            conn.close()
         return None
     if [r[0] for r in rows] != [HEAD_REVISION]:
         conn.close()
@@ -103,22 +108,24 @@ class LiteStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read the database {self.path}: {exc}") from None
 
-    def _write(self, sql: str, rows: list[Any]) -> int | None:
-        """Run ``sql`` for every row in one ``BEGIN IMMEDIATE`` transaction; the last row id."""
+    def _write(self, sql: str, rows: list[Any]) -> tuple[int | None, int]:
+        """Run ``sql`` for every row in one ``BEGIN IMMEDIATE`` transaction: (last row id, rows changed)."""
         with self._lock:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
                 try:
-                    last = None
+                    last, changed = None, 0
                     if len(rows) == 1:  # execute, not executemany: only it sets lastrowid
-                        last = self.conn.execute(sql, rows[0]).lastrowid
+                        cur = self.conn.execute(sql, rows[0])
+                        last, changed = cur.lastrowid, cur.rowcount
                     else:
                         for start in range(0, len(rows), BATCH):
-                            self.conn.executemany(sql, rows[start:start + BATCH])
+                            changed += self.conn.executemany(sql, rows[start:start + BATCH]).rowcount
                     self.conn.execute("COMMIT")
-                    return last
+                    return last, changed
                 except BaseException:
-                    self.conn.execute("ROLLBACK")
+                    if self.conn.in_transaction:  # SQLite may have rolled back already
+                        self.conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write to the database {self.path}: {exc}") from None
@@ -142,7 +149,7 @@ class LiteStore:
         values[_RUN_COLUMNS.index("models")] = _json(row["models"])
         values[_RUN_COLUMNS.index("summary")] = _json_or_null(row["summary"])
         columns = ", ".join(f'"{c}"' for c in _RUN_COLUMNS)  # "commit" is a keyword
-        run_id = self._write(f"INSERT INTO eval_runs ({columns}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",
+        run_id, _ = self._write(f"INSERT INTO eval_runs ({columns}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",
                              [values])
         return SimpleNamespace(id=run_id, **row)
 
@@ -154,10 +161,13 @@ class LiteStore:
     def finish_run(self, run_id: int, *, status: str = "finished", summary: dict[str, Any] | None = None) -> None:
         check(status, RUN_STATUSES, "run status")
         if summary is None:
-            self._write("UPDATE eval_runs SET status = ?, finished_at = ? WHERE id = ?", [(status, _now(), run_id)])
+            _, changed = self._write("UPDATE eval_runs SET status = ?, finished_at = ? WHERE id = ?",
+                                     [(status, _now(), run_id)])
         else:
-            self._write("UPDATE eval_runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
-                        [(status, _now(), _json(summary), run_id)])
+            _, changed = self._write("UPDATE eval_runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
+                                     [(status, _now(), _json(summary), run_id)])
+        if not changed:
+            raise NotFoundError(f"no eval run {run_id!r}")
 
     # --- results ---
 
@@ -176,6 +186,10 @@ class LiteStore:
             full = {**RESULT_DEFAULTS, "created_at": _now(), **row}
             full["vars"] = _json(full["vars"])
             full["expected"] = _json_or_null(full["expected"])
+            # sqlite3 takes only Python's own scalars (SQLAlchemy coerces, e.g. numpy values)
+            for key, kind in _RESULT_SCALARS.items():
+                if full[key] is not None:
+                    full[key] = kind(full[key])
             values.append(tuple(full[c] for c in _RESULT_COLUMNS))
         update = ", ".join(f"{c} = excluded.{c}" for c in _RESULT_COLUMNS if c not in RESULT_KEY)
         self._write(f"INSERT INTO eval_results ({', '.join(_RESULT_COLUMNS)}) "
