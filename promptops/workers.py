@@ -22,6 +22,8 @@ from multiprocessing.connection import wait
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .runner import _call_with_retries
+
 MIN_CALLS_PER_WORKER = 100  # fewer calls than this per worker: one process is as fast and simpler
 PRELOAD = "promptops.providers.preload"
 
@@ -123,8 +125,6 @@ async def answer(config, spec: CallSpec, secrets: list[str], model_limits: dict[
                  my_limit: asyncio.Semaphore, n: int, wid: int) -> tuple[int, Any, str | None]:
     """One call in a worker, under its limits: (index, response, error). Never raises: an
     unexpected exception becomes the call's error, so the main process never waits for it."""
-    from .runner import _call_with_retries
-
     try:
         if spec.model not in model_limits:
             opts = config.model_options(spec.model)

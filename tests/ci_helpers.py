@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .helpers import CAPITALS, git
+from .helpers import capital_rules, git
 
 GOOD = "Answer with the city name only."
 # a system prompt containing one of these words makes the fake model wrong on those countries
@@ -24,11 +24,7 @@ def system_rules(markers: dict[str, set[str]] = SLOPPY):
     def answer(model, messages):
         system = " ".join(m["content"] for m in messages if m.get("role") == "system").lower()
         wrong = set().union(*(countries for word, countries in markers.items() if word in system))
-        text = messages[-1]["content"]
-        for country, city in CAPITALS.items():
-            if country in text:
-                return "Atlantis" if country in wrong else city
-        return None
+        return capital_rules(wrong)(model, messages)
 
     return answer
 

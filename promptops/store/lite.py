@@ -20,13 +20,14 @@ from types import SimpleNamespace
 from typing import Any
 
 from ..errors import NotFoundError, StoreError
-from .schema import HEAD_REVISION, RESULT_DEFAULTS, RESULT_KEY, RESULT_REQUIRED, RUN_STATUSES, check
+from .schema import HEAD_REVISION, RESULT_KEY, RUN_STATUSES, check, result_row
 
 BUSY_TIMEOUT_MS = 30_000
 BATCH = 500
 _RESULT_COLUMNS = ("run_id", "prompt", "version", "model", "case_id", "repeat_index", "vars", "expected",
                    "output", "passed", "score", "reason", "error", "cached", "latency_ms", "prompt_tokens",
                    "completion_tokens", "cost_usd", "created_at")
+_RESULT_FIELDS = {"id", *_RESULT_COLUMNS}
 _RESULT_SCALARS = {"run_id": int, "repeat_index": int, "passed": bool, "score": float, "cached": bool,
                    "latency_ms": float, "prompt_tokens": int, "completion_tokens": int, "cost_usd": float}
 _RUN_COLUMNS = ("prompt", "version", "hash", "ref", "commit", "branch", "models", "repeat", "fingerprint",
@@ -177,13 +178,7 @@ class LiteStore:
             return
         values = []
         for row in rows:
-            missing = [k for k in RESULT_REQUIRED if row.get(k) is None]
-            if missing:
-                raise ValueError(f"result row lacks {', '.join(missing)}")
-            unknown = set(row) - set(_RESULT_COLUMNS) - {"id"}
-            if unknown:
-                raise ValueError(f"unknown result fields: {', '.join(sorted(unknown))}")
-            full = {**RESULT_DEFAULTS, "created_at": _now(), **row}
+            full = result_row(row, _now(), _RESULT_FIELDS)
             full["vars"] = _json(full["vars"])
             full["expected"] = _json_or_null(full["expected"])
             # sqlite3 takes only Python's own scalars (SQLAlchemy coerces, e.g. numpy values)

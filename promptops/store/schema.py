@@ -23,6 +23,20 @@ RESULT_DEFAULTS: dict[str, Any] = {
 RESULT_REQUIRED = ("run_id", "prompt", "version", "model", "case_id")
 
 
+def result_row(row: dict[str, Any], now: Any, allowed: set[str]) -> dict[str, Any]:
+    """A result row with every column (executemany needs the same keys in each), checked:
+    the required fields present, no field outside ``allowed``, ``id`` left to the database."""
+    missing = [k for k in RESULT_REQUIRED if row.get(k) is None]
+    if missing:
+        raise ValueError(f"result row lacks {', '.join(missing)}")
+    unknown = set(row) - allowed
+    if unknown:
+        raise ValueError(f"unknown result fields: {', '.join(sorted(unknown))}")
+    full = {**RESULT_DEFAULTS, "created_at": now, **row}
+    full.pop("id", None)
+    return full
+
+
 def check(value: str, allowed: tuple[str, ...], what: str) -> None:
     if value not in allowed:
         raise ValueError(f"unknown {what} {value!r}; one of {', '.join(allowed)}")

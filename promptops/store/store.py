@@ -37,7 +37,7 @@ from .models import (
     utcnow,
 )
 
-from .schema import RESULT_DEFAULTS, RESULT_KEY, RESULT_REQUIRED
+from .schema import RESULT_KEY, result_row
 from .schema import check as _check
 
 BATCH = 500
@@ -369,16 +369,7 @@ def _must(row: Any, what: str, key: Any) -> Any:
 
 
 def _result_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A full column set for executemany (every row needs the same keys)."""
-    missing = [k for k in RESULT_REQUIRED if row.get(k) is None]
-    if missing:
-        raise ValueError(f"result row lacks {', '.join(missing)}")
-    unknown = set(row) - set(EvalResult.model_fields)
-    if unknown:
-        raise ValueError(f"unknown result fields: {', '.join(sorted(unknown))}")
-    full = {**RESULT_DEFAULTS, "created_at": utcnow(), **row}
-    full.pop("id", None)
-    return full
+    return result_row(row, utcnow(), set(EvalResult.model_fields))
 
 
 def _json_text_contains(column: Any, item: str) -> Any:
