@@ -104,7 +104,7 @@ def build_project(source_root: Path, workdir: Path, *, cases: int | None = None)
 
 def run_demo(*, source_root: Path, workdir: Path, quick: bool, say: Callable[[str], None], table) -> dict:
     """Run every phase of the demo; returns the measured figures."""
-    from .evaluate import evaluate
+    from .eval.evaluate import evaluate
     from .history import History
 
     workdir = Path(workdir).resolve()

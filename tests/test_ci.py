@@ -16,7 +16,7 @@ from promptops.ci.compare import CaseChange, ModelComparison
 from promptops.ci.github import post_comment
 from promptops.ci.review import CIResult, PromptReview
 from promptops.config import load_config
-from promptops.evaluate import evaluate
+from promptops.eval.evaluate import evaluate
 from promptops.history import History
 from promptops.testing.fake_openai import FakeOpenAI
 

@@ -13,7 +13,7 @@ import pytest
 from promptops import deploy
 from promptops.config import load_config
 from promptops.errors import GateError, NotFoundError
-from promptops.evaluate import evaluate
+from promptops.eval.evaluate import evaluate
 from promptops.history import History
 from promptops.store import ConflictError, open_store
 from promptops.testing.fake_openai import FakeOpenAI

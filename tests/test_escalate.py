@@ -209,7 +209,7 @@ def test_promote_if_better_promotes_the_version_the_adapter_was_scored_with(tmp_
     which need not be the best prompt's version."""
     from promptops.config import load_config
     from promptops.escalate.flow import promote_if_better
-    from promptops.evaluate import evaluate
+    from promptops.eval.evaluate import evaluate
     from promptops.testing.fake_openai import FakeOpenAI
 
     from .helpers import capital_rules, git, make_project, write_prompt

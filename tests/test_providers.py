@@ -206,7 +206,7 @@ async def test_local_unknown_model_is_not_found():
 def test_collector_paused_restores_the_collector():
     import gc
 
-    from promptops.heavy import collector_paused
+    from promptops._util.lazy import collector_paused
 
     assert gc.isenabled()
     with pytest.raises(ImportError):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from promptops.config import load_config
-from promptops.evaluate import evaluate
+from promptops.eval.evaluate import evaluate
 from promptops.store import open_store
 from promptops.testing.fake_openai import FakeOpenAI
 
@@ -270,7 +270,7 @@ def test_a_worker_turns_an_unexpected_exception_into_the_calls_error():
     """Whatever goes wrong inside a worker's call comes back as that call's error result."""
     import asyncio
 
-    from promptops.workers import CallSpec, answer
+    from promptops.eval.workers import CallSpec, answer
 
     class Exploding:
         def model_options(self, name):
@@ -282,7 +282,7 @@ def test_a_worker_turns_an_unexpected_exception_into_the_calls_error():
 
 
 def test_limits_split_into_parts_that_add_up():
-    from promptops.workers import share
+    from promptops.eval.calls import share
 
     for total in (1, 2, 5, 50, 51):
         for n in range(1, min(total, 8) + 1):

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from promptops import deploy
 from promptops.config import Config, load_config
-from promptops.evaluate import evaluate
+from promptops.eval.evaluate import evaluate
 from promptops.prompts import parse_prompt
 from promptops.server import create_app
 from promptops.store import Store, db, open_store

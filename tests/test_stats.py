@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from promptops import stats
+from promptops.eval import stats
 
 
 # -- wilson --------------------------------------------------------------------------------------

@@ -640,7 +640,7 @@ def test_a_cached_eval_imports_neither_sqlalchemy_nor_litellm(tmp_path):
     import sys
 
     from promptops.config import load_config
-    from promptops.evaluate import evaluate
+    from promptops.eval.evaluate import evaluate
     from promptops.testing.fake_openai import FakeOpenAI
 
     from .helpers import capital_rules, make_project
@@ -648,7 +648,7 @@ def test_a_cached_eval_imports_neither_sqlalchemy_nor_litellm(tmp_path):
     with FakeOpenAI(rules=capital_rules()) as server:
         root = make_project(tmp_path, server.base_url)
         first = evaluate(load_config(root)).summaries[0]
-        code = ("import sys; from promptops.config import load_config; from promptops.evaluate import evaluate; "
+        code = ("import sys; from promptops.config import load_config; from promptops.eval.evaluate import evaluate; "
                 f"r = evaluate(load_config({str(root)!r})); s = r.summaries[0]; "
                 "print(r.cached, s.passed, [m for m in ('sqlalchemy', 'sqlmodel', 'alembic', 'litellm') "
                 "if m in sys.modules])")

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .. import stats
+from ..eval import stats
 from ..errors import PromptopsError
-from ..results import CaseResult
+from ..eval.results import CaseResult
 
 IMPROVED, REGRESSED, UNCHANGED = "improved", "regressed", "unchanged"
 NEW_PROMPT, REMOVED_PROMPT, NOT_COMPARED = "new prompt", "removed prompt", "not compared"

@@ -22,7 +22,8 @@ from typing import Any
 
 from ..config import Config
 from ..errors import PromptFileError, PromptopsError, RenderError
-from ..runner import EvalTarget, Progress, run_eval
+from ..eval.results import EvalTarget, Progress
+from ..eval.runner import run_eval
 from ..suites import check_cases
 from . import compare as cmp
 

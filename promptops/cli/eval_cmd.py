@@ -26,7 +26,7 @@ def eval_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score prompts against their regression suites on several models."""
-    from ..evaluate import evaluate
+    from ..eval.evaluate import evaluate
     from ..reports import write_reports
     from .progress import BarProgress
     from .summary import print_summary

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..runner import Progress
+from ..eval.results import Progress
 
 
 class BarProgress(Progress):

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import stats
+from ..eval import stats
 from ..finetune.jobs import tokens_per_example
 
 DEFAULT_STEP_S = 0.5

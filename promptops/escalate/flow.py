@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import stats
+from ..eval import stats
 from ..config import Config
 from ..errors import PromptopsError
 from .plateau import PlateauReport
@@ -48,7 +48,7 @@ def compare(config: Config, name: str, job: Any, plateau: PlateauReport, *, stor
             repeat: int = 1, source: str = "cli") -> dict[str, Any]:
     """Evaluate the job's adapter on the suite (version fine-tuned) and compare it with that version
     on the base model it was scored on (the best prompt)."""
-    from ..evaluate import evaluate
+    from ..eval.evaluate import evaluate
     from ..store import open_store
 
     store = store or open_store(config)

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 from ..errors import ConfigError, ModelError
 from .config import TrainConfig
 
-from ..heavy import collector_paused
+from .._util.lazy import collector_paused
 
 try:  # optional libraries, checked up front (the [local] extra)
     with collector_paused():

@@ -69,7 +69,7 @@ def setup_litellm() -> Any:
     if _LITELLM is not None:
         return _LITELLM
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch prices at import
-    from ..heavy import collector_paused
+    from .._util.lazy import collector_paused
 
     with collector_paused():
         import litellm

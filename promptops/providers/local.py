@@ -114,7 +114,7 @@ class TorchBackend:
         base, _, adapter = name.partition("+")
         folder, gguf = resolve_base(base)  # bad names fail before torch is imported
         adapter_dir = resolve_adapter(adapter) if adapter else None
-        from ..heavy import collector_paused
+        from .._util.lazy import collector_paused
 
         try:
             with collector_paused():

@@ -1,5 +1,5 @@
 """Imported by the worker processes' forkserver: litellm imported and configured once, before the
-workers are forked from it (see :mod:`promptops.workers`)."""
+workers are forked from it (see :mod:`promptops.eval.workers`)."""
 
 import gc
 

@@ -1,11 +1,11 @@
-"""Reports from one :class:`~promptops.runner.EvalReport`: JSON, Markdown, HTML, terminal."""
+"""Reports from one :class:`~promptops.eval.results.EvalReport`: JSON, Markdown, HTML, terminal."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from ..runner import EvalReport
+from ..eval.results import EvalReport
 from .html import render_html
 from .markdown import render_markdown
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..results import ModelSummary
-from ..runner import EvalReport
+from ..eval.results import ModelSummary
+from ..eval.results import EvalReport
 
 
 def pct(value: float | None) -> str:

@@ -146,7 +146,7 @@ async def complete_prompt(name: NamePath, body: CompleteRequest, _: WriteKey, pr
                           store: StoreDep) -> CompleteResponse:
     """Run the deployed version on the deployed model, log the call, return the output and call id."""
     from ...providers import ProviderError, complete, setup_litellm
-    from ...runner import redact, secrets_of
+    from ...eval.calls import redact, secrets_of
 
     served = await _serve(prompts, name, body.label, None)
     messages = served.prompt.render(body.variables)

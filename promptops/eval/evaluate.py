@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from .config import Config
-from .errors import NotFoundError
-from .runner import EvalReport, Progress, load_target, run_eval
+from ..config import Config
+from ..errors import NotFoundError
+from .results import EvalReport, Progress
+from .runner import load_target, run_eval
 
 
 def evaluate(config: Config, names: list[str] | None = None, *, models: list[str] | None = None,
              ref: str | None = None, repeat: int = 1, concurrency: int | None = None, use_cache: bool = True,
              progress: Progress | None = None, source: str = "cli", branch: str | None = None) -> EvalReport:
     """Evaluate the named prompts (all prompts with a suite when ``names`` is empty)."""
-    from .history import History
+    from ..history import History
 
     history = History(config.root, config.prompts_dir)
     if not names:

@@ -21,69 +21,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .config import Config
-from .errors import PromptopsError
-from .prompts import Prompt
-from .results import CaseResult, ModelSummary, summarize
-from .suites import Case, check_cases
+from ..config import Config
+from ..errors import PromptopsError
+from ..suites import Case, check_cases
+from .calls import call_with_retries, model_limits, secrets_of
+from .results import CaseResult, EvalReport, EvalTarget, Progress, PromptEval, summarize
+from .workers import Dispatcher, worker_count
 
-RETRYABLE = {"rate_limit", "server", "timeout", "connection"}
-LOCAL_CONCURRENCY = 64
-_SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY",
-               "GROQ_API_KEY", "COHERE_API_KEY", "TOGETHERAI_API_KEY", "OPENROUTER_API_KEY", "HF_TOKEN")
-
-
-@dataclass
-class EvalTarget:
-    """One prompt version and the cases to score it on."""
-
-    prompt: Prompt
-    cases: list[Case]
-    ref: str | None = None
-    commit: str | None = None
-    content: str | None = None
-
-
-@dataclass
-class PromptEval:
-    prompt: str
-    version: str
-    run_id: int | None
-    ref: str | None
-    summaries: list[ModelSummary] = field(default_factory=list)
-
-
-@dataclass
-class EvalReport:
-    evals: list[PromptEval]
-    duration_s: float
-    calls: int = 0
-    cached: int = 0
-    interrupted: bool = False
-    calls_s: float | None = None  # from the first call sent to the last answer (start-up excluded)
-
-    @property
-    def summaries(self) -> list[ModelSummary]:
-        return [s for e in self.evals for s in e.summaries]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"duration_s": round(self.duration_s, 3), "calls": self.calls, "cached": self.cached,
-                "calls_s": None if self.calls_s is None else round(self.calls_s, 3),
-                "interrupted": self.interrupted,
-                "results": [s.to_dict() for s in self.summaries]}
-
-
-class Progress:
-    """What the runner reports while it works; the CLI draws a bar from it."""
-
-    def start(self, total: int, done: int) -> None: ...
-    def advance(self, result: CaseResult) -> None: ...
-    def finish(self) -> None: ...
 
 
 def load_target(config: Config, name: str, ref: str | None = None, history=None) -> EvalTarget:
     """The prompt ``name`` (optionally ``name@ref`` or at ``ref``) and its suite at the same ref."""
-    from .history import History
+    from ..history import History
 
     history = history or History(config.root, config.prompts_dir)
     spec = name if "@" in name or ref is None else f"{name}@{ref}"
@@ -118,20 +67,6 @@ def suite_hash(cases: list[Case]) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()[:16]
 
 
-def secrets_of(config: Config) -> list[str]:
-    """Values that must never be written anywhere: every configured or well-known API key."""
-    names = {o.api_key_env for o in config.models.values() if o.api_key_env} | set(_SECRET_ENV)
-    return [v for n in names if (v := os.environ.get(n)) and len(v) >= 4]
-
-
-def redact(text: str | None, secrets: list[str]) -> str | None:
-    if text is None:
-        return None
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
-
-
 def run_eval(config: Config, targets: list[EvalTarget], **kwargs) -> EvalReport:
     """Synchronous wrapper around :func:`run_eval_async`."""
     return asyncio.run(run_eval_async(config, targets, **kwargs))
@@ -154,7 +89,7 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
                          progress: Progress | None = None, store=None, source: str = "cli",
                          branch: str | None = None) -> EvalReport:
     """Score every target on its models (or ``models``), ``repeat`` times per case."""
-    from .store import open_for_eval
+    from ..store import open_for_eval
 
     started = time.perf_counter()
     own = store is None
@@ -255,8 +190,6 @@ async def _run_eval(config: Config, targets: list[EvalTarget], store, started: f
 async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_results, use_cache) -> float:
     """Run the calls: remote ones in worker processes when there are many, the rest here.
     Returns the seconds from the first call sent to the last answer, start-up (imports) excluded."""
-    from .workers import Dispatcher, worker_count
-
     async def finish(job: _Job, response, error) -> None:
         result = await _grade(config, job, response, cached=False, error=error)
         _emit(result, job, writer, progress, new_results, cache=use_cache and error is None)
@@ -267,7 +200,7 @@ async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_r
     n = min(worker_count(config, len(remote)), concurrency, *model_caps)  # every worker gets ≥ 1 of each limit
     if n <= 1:
         if remote:
-            from .providers import setup_litellm
+            from ..providers import setup_litellm
 
             setup_litellm()  # the import is start-up, not call time
         start = time.perf_counter()
@@ -278,65 +211,26 @@ async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_r
     return dispatcher.calls_s()
 
 
-def _model_limits(config, jobs, concurrency: int) -> dict[str, asyncio.Semaphore]:
-    limits: dict[str, asyncio.Semaphore] = {}
-    for job in jobs:
-        if job.model not in limits:
-            opts = config.model_options(job.model)
-            if job.model.startswith("local/"):
-                limit = opts.concurrency or LOCAL_CONCURRENCY
-            else:
-                limit = opts.concurrency or concurrency
-            limits[job.model] = asyncio.Semaphore(limit)
-    return limits
-
-
 async def _run_here(config, jobs, concurrency, secrets, finish) -> None:
     """Run calls in this process: remote ones under their model's limit and the global one,
     local ones under their model's limit only (the provider batches them)."""
     global_limit = asyncio.Semaphore(concurrency)
-    model_limits = _model_limits(config, jobs, concurrency)
+    limits = model_limits(config, jobs, concurrency)
 
     async def one(job: _Job) -> None:
-        async with model_limits[job.model]:
+        async with limits[job.model]:
             if job.model.startswith("local/"):
-                response, error = await _call_with_retries(config, job, secrets)
+                response, error = await call_with_retries(config, job, secrets)
             else:
                 async with global_limit:
-                    response, error = await _call_with_retries(config, job, secrets)
+                    response, error = await call_with_retries(config, job, secrets)
         await finish(job, response, error)
 
     await asyncio.gather(*(one(j) for j in jobs))
 
 
-async def _call_with_retries(config: Config, job: _Job, secrets: list[str]) -> tuple[dict | None, str | None]:
-    from .providers import ProviderError, complete
-
-    opts = config.model_options(job.model)
-    timeout = opts.timeout or config.timeout
-    retries = config.max_retries if opts.max_retries is None else opts.max_retries
-    backoff = float(os.environ.get("PROMPTOPS_RETRY_BACKOFF", "0.5"))
-    attempt = 0
-    while True:
-        try:
-            done = await asyncio.wait_for(complete(job.model, job.messages, job.params, config=config), timeout)
-            return {"text": done.text, "prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
-                    "cost_usd": done.cost_usd, "latency_ms": done.latency_ms}, None
-        except asyncio.TimeoutError:
-            kind, message, retryable = "timeout", f"no answer within {timeout:g} s", True
-        except ProviderError as exc:
-            kind, message, retryable = exc.kind, str(exc), exc.retryable or exc.kind in RETRYABLE
-        except PromptopsError as exc:
-            kind, message, retryable = "config", exc.one_line(), False
-        if not retryable or attempt >= retries:
-            suffix = f" after {attempt + 1} attempts" if attempt else ""
-            return None, redact(f"{kind}: {message}{suffix}", secrets)
-        await asyncio.sleep(min(8.0, backoff * 2 ** attempt) * (0.5 + random.random() / 2))
-        attempt += 1
-
-
 async def _grade(config: Config, job: _Job, response: dict | None, *, cached: bool, error: str | None) -> CaseResult:
-    from .assertions import GradeContext, case_specs, grade
+    from ..assertions import GradeContext, case_specs, grade
 
     case, prompt = job.case, job.target.prompt
     result = CaseResult(prompt=prompt.name, version=prompt.version, model=job.model, case_id=case.id,

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..prompts import Prompt
+from ..suites import Case
 from . import stats
 
 
@@ -138,3 +140,51 @@ def _label_of(output: str | None, labels: list[str]) -> str:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+@dataclass
+class EvalTarget:
+    """One prompt version and the cases to score it on."""
+
+    prompt: Prompt
+    cases: list[Case]
+    ref: str | None = None
+    commit: str | None = None
+    content: str | None = None
+
+
+@dataclass
+class PromptEval:
+    prompt: str
+    version: str
+    run_id: int | None
+    ref: str | None
+    summaries: list[ModelSummary] = field(default_factory=list)
+
+
+@dataclass
+class EvalReport:
+    evals: list[PromptEval]
+    duration_s: float
+    calls: int = 0
+    cached: int = 0
+    interrupted: bool = False
+    calls_s: float | None = None  # from the first call sent to the last answer (start-up excluded)
+
+    @property
+    def summaries(self) -> list[ModelSummary]:
+        return [s for e in self.evals for s in e.summaries]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"duration_s": round(self.duration_s, 3), "calls": self.calls, "cached": self.cached,
+                "calls_s": None if self.calls_s is None else round(self.calls_s, 3),
+                "interrupted": self.interrupted,
+                "results": [s.to_dict() for s in self.summaries]}
+
+
+class Progress:
+    """What the runner reports while it works; the CLI draws a bar from it."""
+
+    def start(self, total: int, done: int) -> None: ...
+    def advance(self, result: CaseResult) -> None: ...
+    def finish(self) -> None: ...

@@ -22,7 +22,7 @@ from multiprocessing.connection import wait
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .runner import _call_with_retries
+from .calls import call_with_retries, share
 
 MIN_CALLS_PER_WORKER = 100  # fewer calls than this per worker: one process is as fast and simpler
 PRELOAD = "promptops.providers.preload"
@@ -52,11 +52,6 @@ def worker_count(config, remote_calls: int) -> int:
     return n if n >= 2 and remote_calls > 0 else 0
 
 
-def share(total: int, n: int, wid: int) -> int:
-    """Worker ``wid``'s part of a limit split over ``n`` workers: the parts add up to ``total``."""
-    return total // n + (1 if wid < total % n else 0)
-
-
 def _context():
     """On Linux, a forkserver context with litellm (and the main module) preloaded; elsewhere spawn.
 
@@ -79,7 +74,7 @@ def _worker_main(wid: int, config, tasks, conn, n: int, limit: int, secrets: lis
     os.environ.update(environ)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.chdir(cwd)
-    from .providers import setup_litellm
+    from ..providers import setup_litellm
 
     setup_litellm()
 
@@ -132,7 +127,7 @@ async def answer(config, spec: CallSpec, secrets: list[str], model_limits: dict[
             most = share(opts.concurrency, n, wid) if opts.concurrency else 1_000_000
             model_limits[spec.model] = asyncio.Semaphore(most)
         async with model_limits[spec.model], my_limit:
-            response, error = await _call_with_retries(config, spec, secrets)
+            response, error = await call_with_retries(config, spec, secrets)
     except Exception as exc:  # noqa: BLE001 - a bug must not swallow the call
         response, error = None, f"worker: {type(exc).__name__}: {exc}"
     return spec.index, response, error

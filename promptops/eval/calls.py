@@ -1,0 +1,85 @@
+"""One model call with timeout, retries and backoff: shared by the runner and its worker processes.
+
+Neither :mod:`.runner` nor :mod:`.workers` owns this, so the worker processes import it without
+importing the runner (and the runner imports the workers without a cycle)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from typing import Any, Protocol
+
+from ..config import Config
+from ..errors import PromptopsError
+
+RETRYABLE = {"rate_limit", "server", "timeout", "connection"}
+LOCAL_CONCURRENCY = 64
+_SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY",
+               "GROQ_API_KEY", "COHERE_API_KEY", "TOGETHERAI_API_KEY", "OPENROUTER_API_KEY", "HF_TOKEN")
+
+
+class CallSpec(Protocol):
+    """What a call needs: the runner's jobs and the workers' specs both have these."""
+
+    model: str
+    messages: list[dict]
+    params: dict
+
+
+def secrets_of(config: Config) -> list[str]:
+    """Values that must never be written anywhere: every configured or well-known API key."""
+    names = {o.api_key_env for o in config.models.values() if o.api_key_env} | set(_SECRET_ENV)
+    return [v for n in names if (v := os.environ.get(n)) and len(v) >= 4]
+
+
+def redact(text: str | None, secrets: list[str]) -> str | None:
+    if text is None:
+        return None
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def model_limits(config, jobs, concurrency: int) -> dict[str, asyncio.Semaphore]:
+    limits: dict[str, asyncio.Semaphore] = {}
+    for job in jobs:
+        if job.model not in limits:
+            opts = config.model_options(job.model)
+            if job.model.startswith("local/"):
+                limit = opts.concurrency or LOCAL_CONCURRENCY
+            else:
+                limit = opts.concurrency or concurrency
+            limits[job.model] = asyncio.Semaphore(limit)
+    return limits
+
+
+def share(total: int, n: int, wid: int) -> int:
+    """Worker ``wid``'s part of a limit split over ``n`` workers: the parts add up to ``total``."""
+    return total // n + (1 if wid < total % n else 0)
+
+
+async def call_with_retries(config: Config, job: CallSpec, secrets: list[str]) -> tuple[dict | None, str | None]:
+    from ..providers import ProviderError, complete
+
+    opts = config.model_options(job.model)
+    timeout = opts.timeout or config.timeout
+    retries = config.max_retries if opts.max_retries is None else opts.max_retries
+    backoff = float(os.environ.get("PROMPTOPS_RETRY_BACKOFF", "0.5"))
+    attempt = 0
+    while True:
+        try:
+            done = await asyncio.wait_for(complete(job.model, job.messages, job.params, config=config), timeout)
+            return {"text": done.text, "prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
+                    "cost_usd": done.cost_usd, "latency_ms": done.latency_ms}, None
+        except asyncio.TimeoutError:
+            kind, message, retryable = "timeout", f"no answer within {timeout:g} s", True
+        except ProviderError as exc:
+            kind, message, retryable = exc.kind, str(exc), exc.retryable or exc.kind in RETRYABLE
+        except PromptopsError as exc:
+            kind, message, retryable = "config", exc.one_line(), False
+        if not retryable or attempt >= retries:
+            suffix = f" after {attempt + 1} attempts" if attempt else ""
+            return None, redact(f"{kind}: {message}{suffix}", secrets)
+        await asyncio.sleep(min(8.0, backoff * 2 ** attempt) * (0.5 + random.random() / 2))
+        attempt += 1
