@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from ._util import yamlsafe
 from .errors import PromptFileError, RenderError
 
 ROLES = ("system", "user", "assistant")
@@ -222,8 +223,8 @@ def parse_prompt(text: str, *, source: str = "<prompt>", root: Path | None = Non
 
 def _parse_front(front_text: str, source: str) -> tuple[dict[str, Any], dict[str, int]]:
     try:
-        node = yaml.compose(front_text, Loader=yaml.SafeLoader)
-        front = yaml.safe_load(front_text)
+        node = yamlsafe.compose(front_text)
+        front = yamlsafe.load(front_text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark else 2
@@ -275,6 +276,21 @@ def _parse_body(lines: list[str], first_line: int, source: str) -> list[Section]
     return sections
 
 
+# A prompt file arrives through a pull request: were it able to name the endpoint or the
+# credentials, it could send the configured API key to a server of its author's choosing.
+_ENDPOINT_PARAMS = frozenset({
+    "api_base", "base_url", "api_url", "endpoint", "url", "api_key", "api_version", "organization", "project",
+    "headers", "extra_headers", "custom_llm_provider", "azure_ad_token", "azure_ad_token_provider",
+    "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_profile_name", "aws_role_name",
+    "vertex_credentials", "vertex_project", "vertex_location", "client", "litellm_params"})
+_ENDPOINT_WORDS = ("secret", "password", "credential", "api_key", "access_key", "auth")
+
+
+def _is_endpoint_param(key: str) -> bool:
+    lowered = key.lower().replace("-", "_")
+    return lowered in _ENDPOINT_PARAMS or any(word in lowered for word in _ENDPOINT_WORDS)
+
+
 def _num(front: dict, key: str, key_lines: dict, source: str) -> float | None:
     value = front.get(key)
     if value is None:
@@ -307,6 +323,11 @@ def _build(front: dict, key_lines: dict, sections: list[Section], source: str, e
     params = front.get("params", {}) or {}
     if not isinstance(params, dict):
         raise PromptFileError("'params' must be a mapping", where=where("params"), hint="e.g. params: {temperature: 0}")
+    for key in params:
+        if _is_endpoint_param(str(key)):
+            raise PromptFileError(f"'params' may not set '{key}': endpoints and credentials come from "
+                                  "promptops.yaml or the environment, never from a prompt file", where=where("params"),
+                                  hint="configure the model under 'models:' in promptops.yaml (api_base, api_key_env)")
     inputs = _inputs(front.get("input", {}) or {}, where("input"))
     asserts = front.get("assert", []) or []
     if isinstance(asserts, dict):

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ._util import yamlsafe
 from .errors import SuiteError
 
 SUITE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".csv")
@@ -80,6 +81,9 @@ def parse_suite_texts(texts: list[tuple[str, str]]) -> list[Case]:
     """Parse suite files given as (name, text) pairs; names decide the format by suffix."""
     cases: list[Case] = []
     for name, text in texts:
+        # Excel's "CSV UTF-8" (and some editors) start the file with a byte-order mark; left in,
+        # it becomes part of the first column's name, and an `__expected` column would be lost
+        text = text.removeprefix("\ufeff")
         suffix = Path(name).suffix
         if suffix == ".jsonl":
             cases.extend(_parse_jsonl(text, name))
@@ -109,14 +113,17 @@ def _parse_jsonl(text: str, name: str) -> list[Case]:
         except json.JSONDecodeError as exc:
             raise SuiteError(f"invalid JSON: {exc.msg} (column {exc.colno})", where=f"{name}:{n}",
                              hint="each line must be one JSON object") from None
+        except RecursionError:
+            raise SuiteError("invalid JSON: nested too deep", where=f"{name}:{n}",
+                             hint="each line must be one JSON object of ordinary depth") from None
         out.append(_case(row, f"{name}:{n}"))
     return out
 
 
 def _parse_yaml(text: str, name: str) -> list[Case]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yamlsafe.compose(text)
+        data = yamlsafe.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark else name

@@ -1,0 +1,40 @@
+"""YAML for files a user (or a pull request) wrote: safe types, no aliases, bounded nesting.
+
+PyYAML's SafeLoader still expands aliases, so 500 bytes of nested ``&a [*a, *a, ...]`` grow
+into gigabytes once a caller walks the result (a prompt's ``tags:`` did, in a probe). No file
+promptops reads needs an alias, so they are refused with the line they are on; and a document
+nested so deep that the composer recurses past Python's limit is a YAML error too, not a crash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+MAX_DEPTH = 100
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed here",
+                                              event.start_mark)
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def compose(text: str) -> yaml.Node | None:
+    """The document's node tree (for line numbers), aliases refused."""
+    return yaml.compose(text, Loader=_NoAliasLoader)
+
+
+def load(text: str) -> Any:
+    """The document as Python data (safe types), aliases refused."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass

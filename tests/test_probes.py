@@ -1,0 +1,82 @@
+"""Probes of bad and hostile input (issue "Reliability and security"), kept as tests."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from promptops.errors import PromptFileError, SuiteError
+from promptops.prompts import parse_prompt
+from promptops.suites import parse_suite_texts
+
+PROMPT = """---
+name: p
+input: {{text: string}}
+{extra}
+---
+user:
+{{{{ text }}}}
+"""
+
+
+def prompt_with(extra: str):
+    return parse_prompt(PROMPT.format(extra=extra), source="prompts/p.prompt", expected_name="p")
+
+
+def test_excel_csv_with_a_byte_order_mark_keeps_its_expected_column() -> None:
+    text = "\ufeff__expected,text\nPositive,great film\nNegative,dull\n"
+    cases = parse_suite_texts([("datasets/s/cases.csv", text)])
+    assert [c.expected for c in cases] == ["Positive", "Negative"]
+    assert [c.vars for c in cases] == [{"text": "great film"}, {"text": "dull"}]
+
+
+@pytest.mark.parametrize("name", ["cases.jsonl", "cases.yaml"])
+def test_a_byte_order_mark_is_read_in_every_suite_format(name: str) -> None:
+    text = '{"vars": {"text": "a"}, "expected": "x"}\n' if name.endswith("jsonl") else "- vars: {text: a}\n  expected: x\n"
+    assert parse_suite_texts([(name, "\ufeff" + text)])[0].expected == "x"
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8))
+
+
+def test_a_yaml_alias_bomb_in_a_prompt_is_refused_quickly_with_its_line() -> None:
+    start = time.process_time()
+    with pytest.raises(PromptFileError) as info:
+        prompt_with("tags: [a]\nx: &t [a, b]\ndescription: *t")
+    assert "alias" in info.value.message and info.value.where == "prompts/p.prompt:6"
+    bomb = "tags:\n" + "".join("  " + line + "\n" for line in BOMB.splitlines())
+    with pytest.raises(PromptFileError, match="alias"):
+        prompt_with(bomb.rstrip())
+    assert time.process_time() - start < 5  # generous: the bomb, expanded, took tens of seconds
+
+
+def test_a_yaml_alias_bomb_in_a_suite_is_refused() -> None:
+    with pytest.raises(SuiteError, match="alias") as info:
+        parse_suite_texts([("datasets/s/cases.yaml", "cases:\n  - &c {vars: {text: a}}\n  - *c\n")])
+    assert info.value.where == "datasets/s/cases.yaml:3"
+
+
+def test_yaml_nested_thousands_of_levels_is_an_error_not_a_crash() -> None:
+    with pytest.raises(SuiteError, match="nested"):
+        parse_suite_texts([("datasets/s/cases.yaml", "[" * 5000 + "]" * 5000)])
+    with pytest.raises(SuiteError, match="nested") as info:
+        parse_suite_texts([("datasets/s/cases.jsonl", '{"vars": {}}\n' + "[" * 100_000 + "]" * 100_000)])
+    assert info.value.where == "datasets/s/cases.jsonl:2"
+    with pytest.raises(PromptFileError, match="nested"):
+        prompt_with("tags: " + "[" * 5000 + "]" * 5000)
+
+
+@pytest.mark.parametrize("key", ["api_base", "base_url", "api_key", "extra_headers", "aws_secret_access_key",
+                                 "vertex_credentials", "my_auth_token", "custom_llm_provider"])
+def test_a_prompt_may_not_name_an_endpoint_or_credentials(key: str) -> None:
+    with pytest.raises(PromptFileError) as info:
+        prompt_with(f"params: {{temperature: 0, {key}: http://attacker.example}}")
+    assert key in info.value.message and "promptops.yaml" in (info.value.hint or "")
+    assert info.value.where == "prompts/p.prompt:4"
+
+
+def test_ordinary_params_still_pass() -> None:
+    prompt = prompt_with("params: {temperature: 0, max_tokens: 8, top_p: 1, stop: ['\\n'], seed: 1}")
+    assert prompt.params["max_tokens"] == 8
