@@ -214,6 +214,11 @@ def parse_prompt(text: str, *, source: str = "<prompt>", root: Path | None = Non
     sections = _parse_body(lines[end + 1:], body_first_line, source)
     prompt = _build(front, key_lines, sections, source, expected_name)
     _check_templates(prompt, sections, source)
+    if prompt.suite and (Path(prompt.suite).is_absolute() or ".." in Path(prompt.suite).parts or (
+            root is not None and not (Path(root) / prompt.suite).resolve().is_relative_to(Path(root).resolve()))):
+        raise PromptFileError(f"suite path '{prompt.suite}' leaves the repository",
+                              where=f"{source}:{key_lines.get('suite', 1)}",
+                              hint="give the suite as a path inside the project, e.g. suite: datasets/<name>")
     if root is not None and prompt.suite and not (Path(root) / prompt.suite).exists():
         raise PromptFileError(f"suite path '{prompt.suite}' does not exist", where=f"{source}:{key_lines.get('suite', 1)}",
                               hint="create the suite or fix the 'suite' path (relative to the project root)")

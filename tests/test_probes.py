@@ -80,3 +80,22 @@ def test_a_prompt_may_not_name_an_endpoint_or_credentials(key: str) -> None:
 def test_ordinary_params_still_pass() -> None:
     prompt = prompt_with("params: {temperature: 0, max_tokens: 8, top_p: 1, stop: ['\\n'], seed: 1}")
     assert prompt.params["max_tokens"] == 8
+
+
+@pytest.mark.parametrize("suite", ["/etc/passwd", "../outside/cases.jsonl", "datasets/../../x"])
+def test_a_suite_outside_the_repository_is_refused(suite: str) -> None:
+    with pytest.raises(PromptFileError, match="leaves the repository") as info:
+        prompt_with(f"suite: {suite}")
+    assert info.value.where == "prompts/p.prompt:4"
+
+
+def test_a_suite_symlinked_out_of_the_repository_is_refused(tmp_path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "cases.jsonl").write_text('{"vars": {"text": "secret"}}\n')
+    root = tmp_path / "repo"
+    (root / "datasets").mkdir(parents=True)
+    (root / "datasets" / "s").symlink_to(outside)
+    with pytest.raises(PromptFileError, match="leaves the repository"):
+        parse_prompt(PROMPT.format(extra="suite: datasets/s"), source="prompts/p.prompt", root=root,
+                     expected_name="p")
