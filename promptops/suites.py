@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ._util import yamlsafe
+from ._util.text import lone_surrogate_at
 from .errors import SuiteError
 
 SUITE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".csv")
@@ -196,6 +197,9 @@ def _case(row: Any, where: str) -> Case:
 
     if not isinstance(row, dict):
         raise SuiteError("a case must be a mapping with 'vars'", where=where)
+    if bad := lone_surrogate_at(row):
+        raise SuiteError(f"'{bad}' holds a lone UTF-16 surrogate (a string cut inside a character)", where=where,
+                         hint="re-export the file as UTF-8, or replace the escape like \\ud83d with the whole character")
     unknown = set(row) - CASE_KEYS
     if unknown:
         raise SuiteError(f"unknown case key(s): {', '.join(sorted(unknown))}", where=where,

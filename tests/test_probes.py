@@ -99,3 +99,10 @@ def test_a_suite_symlinked_out_of_the_repository_is_refused(tmp_path) -> None:
     with pytest.raises(PromptFileError, match="leaves the repository"):
         parse_prompt(PROMPT.format(extra="suite: datasets/s"), source="prompts/p.prompt", root=root,
                      expected_name="p")
+
+
+def test_a_lone_surrogate_in_a_suite_is_refused_with_its_line() -> None:
+    text = '{"vars": {"text": "fine"}}\n{"vars": {"text": "cut \\ud83d"}}\n'
+    with pytest.raises(SuiteError, match="surrogate") as info:
+        parse_suite_texts([("datasets/s/cases.jsonl", text)])
+    assert info.value.where == "datasets/s/cases.jsonl:2" and "vars.text" in info.value.message
