@@ -20,7 +20,8 @@ import yaml
 
 from ._util import yamlsafe
 from ._util.text import lone_surrogate_at
-from .errors import SuiteError
+from .errors import RenderError, SuiteError
+from .prompts import check_variables
 
 SUITE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".csv")
 CASE_KEYS = {"id", "vars", "expected", "assert", "tags", "description"}
@@ -239,3 +240,7 @@ def check_cases(cases: list[Case], prompt) -> None:
             raise SuiteError(f"case '{case.id}' lacks variable(s) {', '.join(missing)} that prompt "
                              f"'{prompt.name}' needs", where=case.where,
                              hint=f"add them under vars, or fix the prompt's input")
+        try:
+            check_variables(prompt, case.vars, strict=False)
+        except RenderError as exc:  # a wrong type: name the case's line, not the prompt file
+            raise SuiteError(f"case '{case.id}': {exc.message}", where=case.where, hint=exc.hint) from None

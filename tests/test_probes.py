@@ -106,3 +106,14 @@ def test_a_lone_surrogate_in_a_suite_is_refused_with_its_line() -> None:
     with pytest.raises(SuiteError, match="surrogate") as info:
         parse_suite_texts([("datasets/s/cases.jsonl", text)])
     assert info.value.where == "datasets/s/cases.jsonl:2" and "vars.text" in info.value.message
+
+
+def test_a_wrongly_typed_case_variable_names_the_suite_line() -> None:
+    from promptops.suites import check_cases
+
+    prompt = parse_prompt("---\nname: p\ninput: {n: integer}\n---\nuser:\n{{ n }}\n", source="prompts/p.prompt",
+                          expected_name="p")
+    cases = parse_suite_texts([("datasets/s/cases.jsonl", '{"vars": {"n": 1}}\n{"vars": {"n": "two"}}\n')])
+    with pytest.raises(SuiteError, match="must be integer") as info:
+        check_cases(cases, prompt)
+    assert info.value.where == "datasets/s/cases.jsonl:2"
