@@ -117,3 +117,9 @@ def test_a_wrongly_typed_case_variable_names_the_suite_line() -> None:
     with pytest.raises(SuiteError, match="must be integer") as info:
         check_cases(cases, prompt)
     assert info.value.where == "datasets/s/cases.jsonl:2"
+
+
+def test_a_duplicate_front_matter_key_is_refused_with_its_line() -> None:
+    with pytest.raises(PromptFileError, match="duplicate key 'model'") as info:
+        prompt_with("model: a\nmodel: b")
+    assert info.value.where == "prompts/p.prompt:5"

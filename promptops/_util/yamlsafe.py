@@ -3,7 +3,8 @@
 PyYAML's SafeLoader still expands aliases, so 500 bytes of nested ``&a [*a, *a, ...]`` grow
 into gigabytes once a caller walks the result (a prompt's ``tags:`` did, in a probe). No file
 promptops reads needs an alias, so they are refused with the line they are on; and a document
-nested so deep that the composer recurses past Python's limit is a YAML error too, not a crash."""
+nested so deep that the composer recurses past Python's limit is a YAML error too, not a crash.
+A key written twice in one mapping is refused as well (PyYAML keeps the last one silently)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,17 @@ class _NoAliasLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+    def compose_mapping_node(self, anchor):  # noqa: ANN001 - PyYAML's signature
+        node = super().compose_mapping_node(anchor)
+        seen: set[str] = set()
+        for key, _ in node.value:  # PyYAML keeps the last of two equal keys, silently
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    raise yaml.composer.ComposerError(None, None, f"duplicate key '{key.value}'", key.start_mark)
+                seen.add(key.value)
+        return node
 
 
 def compose(text: str) -> yaml.Node | None:
