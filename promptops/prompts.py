@@ -347,6 +347,13 @@ def _build(front: dict, key_lines: dict, sections: list[Section], source: str, e
     escalate = front.get("escalate", {}) or {}
     if not isinstance(escalate, dict) or set(escalate) - {"window", "delta"}:
         raise PromptFileError("'escalate' takes only window and delta", where=where("escalate"))
+    window, delta = escalate.get("window"), escalate.get("delta")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
+        raise PromptFileError(f"'escalate.window' must be a whole number of versions ≥ 1, got {window!r}",
+                              where=where("escalate"), hint="e.g. escalate: {window: 3}")
+    if delta is not None and (isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta <= 1):
+        raise PromptFileError(f"'escalate.delta' must be a number between 0 and 1, got {delta!r}",
+                              where=where("escalate"), hint="e.g. escalate: {delta: 0.02}")
     tags = front.get("tags", []) or []
     if not isinstance(tags, list):
         raise PromptFileError("'tags' must be a list", where=where("tags"))
@@ -357,19 +364,31 @@ def _build(front: dict, key_lines: dict, sections: list[Section], source: str, e
                   asserts=asserts, labels=[str(x) for x in labels], escalate=escalate, tags=[str(t) for t in tags])
 
 
+_VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def _inputs(raw: Any, where: str) -> dict[str, InputSpec]:
     if isinstance(raw, list):  # a plain list of names: all strings
-        raw = {str(k): "string" for k in raw}
+        if not all(isinstance(k, str) for k in raw):
+            raise PromptFileError("'input' as a list holds variable names only", where=where,
+                                  hint="e.g. input: [text], or a mapping: input: {text: string}")
+        raw = {k: "string" for k in raw}
     if not isinstance(raw, dict):
         raise PromptFileError("'input' must map variable names to types", where=where,
                               hint="e.g. input: {text: string}")
     out = {}
     for key, spec in raw.items():
+        if not isinstance(key, str) or not _VAR_NAME_RE.match(key):
+            raise PromptFileError(f"input name {key!r} is not a variable name", where=where,
+                                  hint="use letters, digits and '_', starting with a letter or '_'")
         if isinstance(spec, str) or spec is None:
             spec = {"type": spec or "string"}
         if not isinstance(spec, dict) or set(spec) - {"type", "required", "default", "description"}:
             raise PromptFileError(f"input '{key}': give a type name or {{type, required, default, description}}",
                                   where=where)
+        if not isinstance(spec.get("type", "string"), str):
+            raise PromptFileError(f"input '{key}': the type must be a name", where=where,
+                                  hint=f"types: {', '.join(INPUT_TYPES)}")
         type_name = _TYPE_ALIASES.get(spec.get("type", "string"), spec.get("type", "string"))
         if type_name not in INPUT_TYPES:
             raise PromptFileError(f"input '{key}': unknown type '{spec.get('type')}'", where=where,

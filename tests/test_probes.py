@@ -123,3 +123,19 @@ def test_a_duplicate_front_matter_key_is_refused_with_its_line() -> None:
     with pytest.raises(PromptFileError, match="duplicate key 'model'") as info:
         prompt_with("model: a\nmodel: b")
     assert info.value.where == "prompts/p.prompt:5"
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    ("input:\n  text: {type: [string]}", "the type must be a name"),
+    ("input:\n  1: string\n  text: string", "not a variable name"),
+    ("input:\n  - text: string", "variable names only"),
+    ("target: " + "9" * 5000, "more than 1,000 digits"),
+    ("escalate: {window: abc}", "escalate.window"),
+    ("escalate: {window: 0}", "escalate.window"),
+    ("escalate: {delta: lots}", "escalate.delta"),
+])
+def test_malformed_front_matter_is_a_one_line_error(extra: str, fragment: str) -> None:
+    with pytest.raises(PromptFileError, match=fragment) as info:
+        parse_prompt(f"---\nname: p\n{extra}\n---\nuser:\n{{{{ text }}}}\n", source="prompts/p.prompt",
+                     expected_name="p")
+    assert info.value.where.startswith("prompts/p.prompt:")

@@ -42,6 +42,17 @@ class _NoAliasLoader(yaml.SafeLoader):
         return node
 
 
+    def construct_yaml_int(self, node):  # noqa: ANN001 - PyYAML's signature
+        # Python refuses to parse integers of more than 4,300 digits with a bare ValueError
+        if len(str(node.value)) > 1000:
+            raise yaml.constructor.ConstructorError(None, None, "a number of more than 1,000 digits",
+                                                    node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+_NoAliasLoader.add_constructor("tag:yaml.org,2002:int", _NoAliasLoader.construct_yaml_int)
+
+
 def compose(text: str) -> yaml.Node | None:
     """The document's node tree (for line numbers), aliases refused."""
     return yaml.compose(text, Loader=_NoAliasLoader)
