@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,9 @@ class Prompt:
         for section in self.sections:
             template = _compile(section.template)
             try:
-                text = template.render(values)
+                text = _render_bounded(template, values)
+            except RenderError as exc:
+                raise RenderError(exc.message, where=f"{self.source}:{section.line}", hint=exc.hint) from None
             except Exception as exc:  # jinja2 raises many kinds; all mean "this render failed"
                 raise RenderError(f"{type(exc).__name__}: {exc}", where=f"{self.source}:{section.line}",
                                   hint="check the variables passed and the template") from None
@@ -161,13 +164,63 @@ def _type_ok(value: Any, type_name: str) -> bool:
     return isinstance(value, INPUT_TYPES[type_name])
 
 
+# Bounds on one render: the sandbox stops code from escaping, not from running forever, and the
+# server renders prompts a pull request wrote. Nested `range` loops share one budget of steps,
+# `*` and `**` may not build huge values, and the output stops at MAX_RENDER_CHARS.
+MAX_RENDER_STEPS = 1_000_000
+MAX_RENDER_CHARS = 1_000_000
+_steps: ContextVar[list[int]] = ContextVar("promptops_render_steps")
+
+
+def _too_big(what: str) -> RenderError:
+    return RenderError(f"the template {what}", hint="prompts are bounded: at most "
+                       f"{MAX_RENDER_STEPS:,} loop steps and {MAX_RENDER_CHARS:,} characters per message")
+
+
+def _bounded_range(*args: int):
+    budget = _steps.get(None)
+    for i in range(*args):
+        if budget is not None:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise _too_big(f"loops more than {MAX_RENDER_STEPS:,} steps")
+        yield i
+
+
+def _render_bounded(template, values: dict[str, Any]) -> str:
+    token = _steps.set([MAX_RENDER_STEPS])
+    try:
+        parts, size = [], 0
+        for part in template.generate(values):
+            size += len(part)
+            if size > MAX_RENDER_CHARS:
+                raise _too_big(f"renders more than {MAX_RENDER_CHARS:,} characters")
+            parts.append(part)
+        return "".join(parts)
+    finally:
+        _steps.reset(token)
+
+
 @lru_cache(maxsize=1)
 def _environment():
     from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                         keep_trailing_newline=True)
+    class Bounded(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context, operator, left, right):  # noqa: ANN001 - jinja2's signature
+            if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
+                raise _too_big("raises to a power over 64")
+            if operator == "*":
+                for seq, n in ((left, right), (right, left)):
+                    if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_RENDER_CHARS:
+                        raise _too_big(f"builds a value over {MAX_RENDER_CHARS:,} items")
+            return super().call_binop(context, operator, left, right)
+
+    env = Bounded(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.globals["range"] = _bounded_range
+    return env
 
 
 @lru_cache(maxsize=4096)

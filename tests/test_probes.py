@@ -139,3 +139,25 @@ def test_malformed_front_matter_is_a_one_line_error(extra: str, fragment: str) -
         parse_prompt(f"---\nname: p\n{extra}\n---\nuser:\n{{{{ text }}}}\n", source="prompts/p.prompt",
                      expected_name="p")
     assert info.value.where.startswith("prompts/p.prompt:")
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "loops more than"),
+    ("{% for i in range(100000) %}{% for j in range(100) %}xxxxxxxxxx{% endfor %}{% endfor %}", "characters"),
+    ("{{ 'a' * 100000000 }}", "builds a value"),
+    ("{{ 10 ** 100000 }}", "power"),
+])
+def test_rendering_is_bounded(body: str, fragment: str) -> None:
+    from promptops.errors import RenderError
+
+    prompt = parse_prompt(f"---\nname: p\n---\nuser:\n{body}\n", source="prompts/p.prompt", expected_name="p")
+    start = time.process_time()
+    with pytest.raises(RenderError, match=fragment) as info:
+        prompt.render({})
+    assert time.process_time() - start < 10 and info.value.where == "prompts/p.prompt:5"
+
+
+def test_ordinary_loops_and_arithmetic_still_render() -> None:
+    prompt = parse_prompt("---\nname: p\n---\nuser:\n{% for i in range(3) %}{{ i * 2 }}{% endfor %} {{ '-' * 3 }}\n",
+                          source="prompts/p.prompt", expected_name="p")
+    assert prompt.render({})[0]["content"] == "024 ---"
