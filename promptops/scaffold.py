@@ -172,10 +172,28 @@ def init_project(folder: Path, *, force: bool = False, git: bool = True) -> list
         path.write_text(text, encoding="utf-8")
         written.append(path)
     if git and not _inside_git(folder):
-        import git as gitlib
-
-        gitlib.Repo.init(folder)
+        _first_commit(folder, written)
     return written
+
+
+def _first_commit(folder: Path, written: list[Path]) -> None:
+    """A new repository on ``main`` (the branch the workflow runs on) with the scaffold committed,
+    so that `promptops log`, `ci` and `promote` have a history from the first minute."""
+    import git as gitlib
+
+    repo = gitlib.Repo.init(folder, initial_branch="main")
+    repo.index.add([str(p.resolve().relative_to(folder.resolve())) for p in written])
+    if _has_identity(repo):  # GitPython would otherwise invent one (user@hostname); git refuses to
+        repo.index.commit("promptops init: project scaffold")
+
+
+def _has_identity(repo) -> bool:
+    import os
+
+    reader = repo.config_reader()
+    name = os.environ.get("GIT_AUTHOR_NAME") or reader.get_value("user", "name", "")
+    email = os.environ.get("GIT_AUTHOR_EMAIL") or reader.get_value("user", "email", "")
+    return bool(name and email)
 
 
 def _inside_git(folder: Path) -> bool:

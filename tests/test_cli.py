@@ -29,7 +29,7 @@ def project(tmp_path: Path) -> Path:
     git(tmp_path, "config", "user.email", "t@example.com")
     git(tmp_path, "config", "user.name", "Tester")
     git(tmp_path, "add", "-A")
-    git(tmp_path, "commit", "-qm", "first version")
+    git(tmp_path, "commit", "-qm", "first version", "--allow-empty")  # init committed when git knows the user
     path = tmp_path / "prompts" / "sentiment.prompt"
     path.write_text(path.read_text().replace("Answer with one word", "Reply with exactly one word"))
     git(tmp_path, "commit", "-qam", "stricter instruction")

@@ -161,3 +161,26 @@ def test_ordinary_loops_and_arithmetic_still_render() -> None:
     prompt = parse_prompt("---\nname: p\n---\nuser:\n{% for i in range(3) %}{{ i * 2 }}{% endfor %} {{ '-' * 3 }}\n",
                           source="prompts/p.prompt", expected_name="p")
     assert prompt.render({})[0]["content"] == "024 ---"
+
+
+def test_init_starts_on_main_with_the_scaffold_committed(tmp_path, monkeypatch) -> None:
+    import git
+
+    from promptops.scaffold import init_project
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no global identity
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Ada")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "ada@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Ada")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "ada@example.com")
+    init_project(tmp_path / "a")
+    repo = git.Repo(tmp_path / "a")
+    assert repo.active_branch.name == "main"
+    assert repo.head.commit.author.email == "ada@example.com"
+    assert "prompts/sentiment.prompt" in {item.path for item in repo.head.commit.tree.traverse()}
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(name)
+    init_project(tmp_path / "b")  # who would the author be? git refuses to guess, and so do we
+    repo = git.Repo(tmp_path / "b")
+    assert not repo.head.is_valid() and "prompts/sentiment.prompt" in {e[0] for e in repo.index.entries}

@@ -20,4 +20,5 @@ def init(folder: Path = typer.Argument(Path("."), help="Folder to set up (create
 
     for path in init_project(folder, force=force):
         common.console().print(f"wrote {path}", markup=False)
-    common.console().print("next: promptops list; promptops eval; git add -A && git commit", markup=False)
+    common.console().print("next: promptops list; promptops eval (a new repository starts on branch main, "
+                           "with the scaffold as its first commit when git knows who you are)", markup=False)
