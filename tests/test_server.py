@@ -211,9 +211,13 @@ def test_render(client, project):
     ({"variables": "Peru"}, "body.variables"),
     ({"variables": {"country": "Peru"}, "extra": 1}, "body.extra"),
     ({"variables": {"country": "Pe\u0000ru"}}, "body.variables"),
+    ({"variables": {"country": "Pe\ud83dru"}}, "body.variables"),  # a JavaScript string cut inside an emoji
+    ({"variables": {"\udc00": "Peru"}}, "body.variables"),
 ])
 def test_render_bad_variables_name_the_field(client, body, field):
-    response = client.post("/v1/prompts/capital/render", json=body)
+    # sent as JavaScript would: ASCII JSON with \u escapes (httpx's json= cannot encode a lone surrogate)
+    response = client.post("/v1/prompts/capital/render", content=json.dumps(body),
+                           headers={"Content-Type": "application/json"})
     assert response.status_code == 422, response.text
     assert response.json()["field"] == field
 
@@ -311,12 +315,14 @@ def test_feedback_is_stored_and_listed(client, project):
     ({"score": "high"}, "write", 422),
     ({"label": "x" * 201}, "write", 422),
     ({"label": "ok", "bogus": 1}, "write", 422),
+    ({"correction": "Cai\ud800ro"}, "write", 422),
 ])
 def test_feedback_errors(client, project, body, key, status):
     call_id = project.store.list_calls(limit=1)[0].id if project.store.list_calls(limit=1) else _complete(
         client, project, "Egypt")
     headers = auth(getattr(project, key)) if key else {}
-    response = client.post(f"/v1/calls/{call_id}/feedback", json=body, headers=headers)
+    response = client.post(f"/v1/calls/{call_id}/feedback", content=json.dumps(body),
+                           headers={**headers, "Content-Type": "application/json"})
     assert response.status_code == status, response.text
     assert error_of(response)
 

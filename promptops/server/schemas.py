@@ -2,7 +2,8 @@
 
 Responses are built from these classes only (never from table rows), so a column such as an API
 key's hash cannot leave the server by accident. Request bodies reject unknown fields, NUL
-characters (PostgreSQL cannot store them) and non-finite numbers (JSON cannot carry them back).
+characters (PostgreSQL cannot store them), lone UTF-16 surrogates (no UTF-8 store can) and
+non-finite numbers (JSON cannot carry them back).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from .._util.text import lone_surrogate_at
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # Query filters are free text, but PostgreSQL rejects NUL characters in text.
@@ -19,10 +22,13 @@ TEXT_PATTERN = r"^[^\x00]*$"
 
 
 def _no_nul(value: Any) -> Any:
-    """Reject NUL characters anywhere in a JSON value (keys included)."""
+    """Reject NUL characters and lone UTF-16 surrogates anywhere in a JSON value (keys included):
+    neither can be stored as UTF-8, and a stored one would break every later listing of it."""
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("text must not contain NUL characters")
+        if lone_surrogate_at(value):
+            raise ValueError("text must not contain a lone UTF-16 surrogate (a string cut inside a character)")
     elif isinstance(value, dict):
         for k, v in value.items():
             _no_nul(k)
