@@ -6,12 +6,13 @@ immutable; :func:`promote` moves a label, :func:`rollback` moves it back. Every 
 - one row in the store's ``deployments`` table, written in one transaction that fails with
   :class:`~promptops.store.ConflictError` when the label moved meanwhile (the newest row is current);
 - an annotated git tag ``promptops/<name>/<env>``, force-moved to the version's commit, whose message
-  says version, model, score, threshold, reason and actor: the audit trail lives in git too.
+  says version, model, score, threshold, reason and actor: the audit trail lives in git too
+  (:mod:`.audit`).
 
-The gate: the version must have a finished eval with the chosen model scoring at least the
-environment's ``min_score`` (``promptops.yaml``), else the prompt's ``target``. ``force=True``
-overrides the score gate and is recorded. It does not let an uncommitted version through: a label
-always names a commit, so git can show what was served (commit first, then promote).
+The gate (:mod:`.gate`): the version must have a finished eval with the chosen model scoring at
+least the environment's ``min_score`` (``promptops.yaml``), else the prompt's ``target``.
+``force=True`` overrides the score gate and is recorded. It does not let an uncommitted version
+through: a label always names a commit, so git can show what was served (commit first, then promote).
 
 The promoted content is also kept in the store (``prompt_versions``), so :func:`deployed_prompt`
 serves it from git at the deployment's commit, or from the store when git lacks it.
@@ -20,33 +21,32 @@ serves it from git at the deployment's commit, or from the store when git lacks 
 from __future__ import annotations
 
 import copy
-import os
 import re
-import subprocess
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
-from .errors import GateError, NotFoundError, PromptopsError, RefError
+from ..errors import GateError, NotFoundError, PromptopsError, RefError
+from ..history import History, Resolved
+from ..history.git import GitRepo
+from ..prompts import Prompt, parse_prompt
+from ..store import open_store
+from .audit import TAG_PREFIX, actor_of, label_lock, make_tag_object, point_tag, tag_message, tag_name
+from .gate import check_gate, gate_score, threshold_for
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Config
-    from .history import History
-    from .prompts import Prompt
-    from .store import Store
-    from .store.models import Deployment
+    from ..config import Config
+    from ..store import Store
+    from ..store.models import Deployment
 
-TAG_PREFIX = "promptops"
+__all__ = ["TAG_PREFIX", "current", "current_labels", "default_actor", "default_model", "deployed_prompt",
+           "deployments", "gate_score", "label_commit", "promote", "rollback", "tag_message", "tag_name",
+           "threshold_for"]
+
 _ENV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # a label must also be a git tag path component
 _served: dict[tuple[str, str, str], Prompt] = {}  # (root, name, hash) -> Prompt; content never changes
 _served_lock = threading.Lock()
-
-
-def tag_name(name: str, env: str) -> str:
-    """The git tag that records where label ``env`` of prompt ``name`` points."""
-    return f"{TAG_PREFIX}/{name}/{env}"
 
 
 # --------------------------------------------------------------------------- reading
@@ -73,10 +73,15 @@ def current_labels(config: Config, name: str | None = None, *, store: Store | No
 
 def label_commit(config: Config, name: str, label: str) -> str | None:
     """The commit label ``label`` of prompt ``name`` points at (for ``name@label``); None if no such label."""
-    url = config.db_url()
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+    if _no_database(config):
         return None  # no database yet, so no labels; do not create one just to look
     return _commit_of(_open(config, None), name, label)
+
+
+def _no_database(config: Config) -> bool:
+    """A SQLite database file that does not exist yet (another URL is assumed to exist)."""
+    url = config.db_url()
+    return url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists()
 
 
 def _commit_of(store: Store, name: str, label: str) -> str | None:
@@ -84,30 +89,15 @@ def _commit_of(store: Store, name: str, label: str) -> str | None:
     return row.commit if row is not None else None
 
 
-def gate_score(config: Config, prompt: Prompt, model: str, *, store: Store | None = None) -> float | None:
-    """The best accuracy of a finished eval of exactly this version (content hash) on ``model``."""
-    best: float | None = None
-    for run in _open(config, store).list_runs(prompt=prompt.name, model=model, limit=10_000):
-        if run.status != "finished" or run.hash != prompt.hash:
-            continue
-        accuracy = ((run.summary or {}).get(model) or {}).get("accuracy")
-        if isinstance(accuracy, (int, float)) and (best is None or accuracy > best):
-            best = float(accuracy)
-    return best
-
-
-def threshold_for(config: Config, prompt: Prompt, env: str) -> float | None:
-    """The gate of an environment: its ``min_score`` in promptops.yaml, else the prompt's target."""
-    options = config.environments.get(env)
-    if options is not None and options.min_score is not None:
-        return options.min_score
-    return prompt.target
-
-
 def default_model(config: Config, prompt: Prompt) -> str:
     """The model a promotion uses when none is named: the prompt's ``model``, its first of
     ``models``, then the project's ``default_model``."""
     return prompt.model or (prompt.models[0] if prompt.models else config.default_model)
+
+
+def default_actor(config: Config) -> str:
+    """Who moves a label: git's ``user.name`` in the project, else ``$USER``."""
+    return actor_of(GitRepo(config.root))
 
 
 def deployed_prompt(config: Config, name: str, label: str = "production", *,
@@ -157,8 +147,6 @@ def promote(config: Config, spec: str, env: str, *, model: str | None = None, re
     below the threshold (unless ``force``), or is not committed. Promoting the version and model
     the label already has changes nothing and returns the current deployment.
     """
-    from .history import History
-
     store = _open(config, store)
     history = History(config.root, config.prompts_dir, label_resolver=lambda n, lb: _commit_of(store, n, lb))
     try:
@@ -173,14 +161,14 @@ def promote(config: Config, spec: str, env: str, *, model: str | None = None, re
         score = gate_score(config, prompt, model, store=store)
         threshold = threshold_for(config, prompt, env)
         if not force:
-            _gate(name, prompt.version, env, model, score, threshold)
+            check_gate(name, prompt.version, env, model, score, threshold)
         actor = actor or default_actor(config)
         store.record_prompt_version(name=name, version=prompt.version, hash=prompt.hash,
                                     content=history.text_at(path, commit), path=path)
         move = _Move(name, env, dict(prompt=name, env=env, version=prompt.version, hash=prompt.hash, commit=commit,
                                      model=model, score=score, threshold=threshold, reason=reason, forced=force,
                                      actor=actor), now.id if now else 0)
-        return _apply(config, history, store, move)
+        return _apply(history, store, move)
     finally:
         history.close()
 
@@ -192,8 +180,6 @@ def rollback(config: Config, name: str, env: str, *, actor: str | None = None, r
     Recorded as a new deployment with ``rollback_of`` = the deployment it undoes. Rolling back
     again goes one step further back (a stack, not a toggle). No previous deployment: NotFoundError.
     """
-    from .history import History
-
     store = _open(config, store)
     stack = _label_stack(store.deployment_history(prompt=name, env=env))
     if not stack:
@@ -210,7 +196,7 @@ def rollback(config: Config, name: str, env: str, *, actor: str | None = None, r
                       reason=reason, forced=False, rollback_of=undone.id,
                       actor=actor or default_actor(config))
         current_id = store.current_deployment(name, env).id  # the newest row (the stack top may be older)
-        return _apply(config, history, store, _Move(name, env, fields, current_id))
+        return _apply(history, store, _Move(name, env, fields, current_id))
     finally:
         history.close()
 
@@ -227,125 +213,32 @@ def _label_stack(rows_newest_first: list[Deployment]) -> list[Deployment]:
     return stack
 
 
-def _gate(name: str, version: str, env: str, model: str, score: float | None, threshold: float | None) -> None:
-    command = f"promptops eval {name}@{version} --models {model}"
-    if score is None:
-        shown = "none" if threshold is None else _pct(threshold)
-        raise GateError(f"{name}@{version} has no eval on {model}, so it cannot be promoted to {env} "
-                        f"(threshold {shown})", hint=f"run '{command}', or pass --force")
-    if threshold is not None and score < threshold:
-        raise GateError(f"{name}@{version} scores {_pct(score)} on {model}, below the {env} threshold "
-                        f"{_pct(threshold)}", hint=f"improve it and run '{command}', or pass --force")
-
-
-def _committed(history: History, resolved: Any, spec: str) -> tuple[str, str]:
+def _committed(history: History, resolved: Resolved, spec: str) -> tuple[str, str]:
     """(commit, path) holding the resolved version; uncommitted content is refused."""
-    if resolved.commit is not None:
-        return resolved.commit, resolved.path
-    if history.is_git:
-        for info in history.versions(resolved.name):
-            if info.hash == resolved.prompt.hash and info.commits:
-                return info.commits[0].sha, info.commits[0].path
-    raise GateError(f"{resolved.name}@{resolved.prompt.version} exists only in the working tree", where=spec,
-                    hint=f"commit {resolved.path} first: a label points at a commit so git keeps the audit trail")
+    found = history.committed(resolved)
+    if found is None:
+        raise GateError(f"{resolved.name}@{resolved.prompt.version} exists only in the working tree", where=spec,
+                        hint=f"commit {resolved.path} first: a label points at a commit so git keeps the audit "
+                        "trail")
+    return found
 
 
-def _apply(config: Config, history: History, store: Store, move: _Move) -> Deployment:
+def _apply(history: History, store: Store, move: _Move) -> Deployment:
     """Write the move: the tag object first (it can fail), the store row (atomic), then the tag ref."""
+    git = history.git
     tag = tag_name(move.name, move.env)
-    tag_object = _make_tag_object(history, tag, move.fields) if history.is_git else None
+    tag_object = make_tag_object(git, tag, move.fields) if git.is_git else None
     row = store.add_deployment(expect_current_id=move.expect_id, **move.fields)
-    if history.is_git:
-        with _tag_lock(history):
+    if git.is_git:
+        with label_lock(git):
             # Whoever moved the label last in the store moves the tag last, whatever the timing.
             latest = store.current_deployment(move.name, move.env)
             if latest is not None and latest.id == row.id:
-                if tag_object:
-                    history.repo.git.update_ref("-m", f"promptops: deployment #{row.id}", f"refs/tags/{tag}",
-                                                tag_object)
-                else:  # the version's commit is gone from this clone: a stale tag would mislead
-                    history.repo.git.update_ref("-d", f"refs/tags/{tag}")
+                point_tag(git, tag, tag_object, row.id)
     return row
 
 
-def _make_tag_object(history: History, tag: str, fields: dict[str, Any]) -> str | None:
-    """An annotated tag object for the move, not yet referenced; None when the commit is unknown here."""
-    import git
-
-    repo = history.repo
-    try:
-        repo.git.check_ref_format(f"refs/tags/{tag}")
-    except git.GitCommandError:
-        raise PromptopsError(f"'{tag}' is not a valid git tag name",
-                             hint="use letters, digits, '-', '_' or '.' in prompt and environment names") from None
-    commit = fields["commit"]
-    if not commit or history._try_rev(commit) != commit:
-        return None
-    ident = _tagger(repo, fields["actor"])
-    lines = [f"object {commit}", "type commit", f"tag {tag}", f"tagger {ident}", "", _tag_message(fields)]
-    proc = subprocess.run(["git", "mktag"], cwd=repo.working_tree_dir, input="\n".join(lines) + "\n",
-                          capture_output=True, text=True, timeout=30)
-    if proc.returncode != 0:
-        cause = (proc.stderr.strip() or f"git mktag exited {proc.returncode}").splitlines()[0]
-        raise PromptopsError(f"cannot create git tag {tag}: {cause}")
-    return proc.stdout.strip()
-
-
-def _tag_message(f: dict[str, Any]) -> str:
-    score = "no eval" if f["score"] is None else _pct(f["score"])
-    threshold = "none" if f["threshold"] is None else _pct(f["threshold"])
-    title = (f"rollback {f['prompt']} in {f['env']} to {f['version']}" if f.get("rollback_of")
-             else f"promote {f['prompt']}@{f['version']} to {f['env']}")
-    body = [f"version: {f['version']} ({f['hash']})", f"model: {f['model']}",
-            f"score: {score} (threshold {threshold})" + (" FORCED" if f["forced"] else ""),
-            f"actor: {f['actor']}"]
-    if f.get("rollback_of"):
-        body.append(f"rollback-of: deployment #{f['rollback_of']}")
-    if f["reason"]:
-        body.append(f"reason: {' '.join(str(f['reason']).split())}")
-    return f"promptops: {title}\n\n" + "\n".join(body)
-
-
-def _tagger(repo: Any, actor: str) -> str:
-    """``Name <email> time tz`` of the git identity; the actor when git has none configured."""
-    import git
-
-    try:
-        return repo.git.var("GIT_COMMITTER_IDENT").strip()
-    except git.GitCommandError:
-        safe = "".join(c for c in actor if c not in "<>\n") or "promptops"
-        env = {"GIT_COMMITTER_NAME": safe, "GIT_COMMITTER_EMAIL": "promptops@localhost"}
-        return repo.git.var("GIT_COMMITTER_IDENT", env=env).strip()
-
-
-@contextmanager
-def _tag_lock(history: History) -> Iterator[None]:
-    """A lock file in the git folder, so tag updates happen in the order of store writes."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; the store stays right, the tag may lag a race
-        yield
-        return
-    path = Path(history.repo.common_dir) / "promptops-labels.lock"
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def default_actor(config: Config) -> str:
-    """Who moves a label: git's ``user.name`` in the project, else ``$USER``."""
-    try:
-        name = subprocess.run(["git", "config", "user.name"], cwd=config.root, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        name = ""
-    return name or os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
 
 
 def _check_env(env: str) -> None:
@@ -355,8 +248,6 @@ def _check_env(env: str) -> None:
 
 
 def _content_from_git(config: Config, name: str, row: Deployment) -> Prompt | None:
-    from .history import History
-
     if not row.commit:
         return None
     try:
@@ -368,8 +259,6 @@ def _content_from_git(config: Config, name: str, row: Deployment) -> Prompt | No
 
 
 def _content_from_store(store: Store, name: str, row: Deployment) -> Prompt | None:
-    from .prompts import parse_prompt
-
     for version in store.prompt_versions(name=name):
         if version.hash == row.hash:
             prompt = parse_prompt(version.content, source=f"{version.path}@{version.version}")
@@ -378,12 +267,4 @@ def _content_from_store(store: Store, name: str, row: Deployment) -> Prompt | No
 
 
 def _open(config: Config, store: Store | None) -> Store:
-    if store is not None:
-        return store
-    from .store import open_store
-
-    return open_store(config)
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
+    return store if store is not None else open_store(config)

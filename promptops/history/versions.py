@@ -1,0 +1,121 @@
+"""Versions of a prompt: the commits of its file grouped by content hash, plus uncommitted content.
+
+Parsed content is cached by blob sha (git content never changes) and a file's log by HEAD, so a
+long-lived History (the server's) reads each blob and each log once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from ..errors import NotFoundError, PromptopsError
+from ..prompts import Prompt, parse_prompt
+from .git import GitRepo
+from .log import CommitInfo, LogEntry, parse_raw_log
+from .paths import PromptFiles
+
+# (prompt, one-line error, hash): the parsed content hash, or the sha256 of the raw text when it
+# does not parse (then prompt is None)
+Parsed = tuple[Prompt | None, str | None, str]
+
+
+@dataclass
+class VersionInfo:
+    """One version of a prompt: a content hash and the commits that hold it (newest first).
+
+    ``working_tree`` marks uncommitted content (no commits). When the content at some commit does
+    not parse, ``error`` holds the one-line cause and ``hash`` is the sha256 of the raw text instead
+    of the parsed content hash (``prompt`` is then None).
+    """
+
+    version: str
+    hash: str
+    commits: list[CommitInfo] = field(default_factory=list)
+    working_tree: bool = False
+    error: str | None = None
+    prompt: Prompt | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def commit(self) -> str | None:
+        """The newest commit holding this version (None for a working-tree-only version)."""
+        return self.commits[0].sha if self.commits else None
+
+
+def parse_text(text: str, source: str) -> Parsed:
+    """Parse prompt text; a parse error is returned, not raised."""
+    try:
+        prompt = parse_prompt(text, source=source, expected_name=None)
+    except PromptopsError as exc:
+        return None, exc.one_line(), hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return prompt, None, prompt.hash
+
+
+class Versions:
+    """Versions and parsed content of the prompt files of one repository, with caches."""
+
+    def __init__(self, git: GitRepo, files: PromptFiles):
+        self.git = git
+        self.files = files
+        self._parsed: dict[tuple[str, str], Parsed] = {}
+        self._log_cache: dict[tuple[str, str], list[LogEntry]] = {}
+
+    def parse_blob(self, blob_sha: str, path: str, short: str) -> Parsed:
+        """The parsed content of a blob (``path@short`` names it in errors); cached by blob sha."""
+        key = (blob_sha, path)
+        if key not in self._parsed:
+            self._parsed[key] = parse_text(self.git.read_blob(blob_sha), f"{path}@{short}")
+        return self._parsed[key]
+
+    def log(self, name: str) -> list[LogEntry]:
+        """Log entries (newest first) of the prompt file, following renames, each with its blob."""
+        head = self.git.head_sha()
+        if head is None:
+            return []
+        rel = self.files.prompt_path(name)
+        key = (head, rel)
+        if key in self._log_cache:
+            return self._log_cache[key]
+        entries = []
+        for entry in parse_raw_log(self.git.log_follow(rel, head), rel, self.git.prefix):
+            if entry.blob is None:  # a merge commit: look the file up in its tree
+                entry.blob = self.git.blob_at(entry.commit.sha, entry.commit.path)
+                if entry.blob is None:
+                    continue
+            entries.append(entry)
+        self._log_cache[key] = entries
+        return entries
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """Versions of a prompt, newest first, from git history plus uncommitted content.
+
+        Commits with the same content hash form one version, wherever they lie in history. When the
+        working-tree file differs from HEAD in content hash (or is not committed), a first entry
+        with ``working_tree=True`` and no commits holds it.
+        """
+        by_hash: dict[str, VersionInfo] = {}
+        ordered: list[VersionInfo] = []
+        for entry in self.log(name):
+            prompt, error, digest = self.parse_blob(entry.blob, entry.commit.path, entry.commit.short)
+            info = by_hash.get(digest)
+            if info is None:
+                info = VersionInfo(version=digest[:12], hash=digest, error=error, prompt=prompt)
+                by_hash[digest] = info
+                ordered.append(info)
+            info.commits.append(entry.commit)
+        rel = self.files.prompt_path(name)
+        wt_path = self.files.root / rel
+        if wt_path.is_file():
+            text = wt_path.read_text(encoding="utf-8", errors="replace")
+            head = self.git.head_sha()
+            head_hash = None
+            blob = self.git.blob_at(head, rel) if head else None
+            if blob is not None:
+                head_hash = self.parse_blob(blob, rel, head[:7])[2]
+            prompt, error, digest = parse_text(text, rel)
+            if digest != head_hash:
+                ordered.insert(0, VersionInfo(version=digest[:12], hash=digest, working_tree=True,
+                                              error=error, prompt=prompt))
+        if not ordered:
+            raise NotFoundError(f"prompt '{name}' not found in the working tree or git history", where=rel,
+                                hint="'promptops list' shows the prompts")
+        return ordered
