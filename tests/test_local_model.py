@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 
@@ -103,20 +105,131 @@ def test_settings_from_params():
 
 
 def test_adapter_ids_resolve_under_adapter_dirs(tmp_path, monkeypatch):
-    pytest.importorskip("litellm")
     from promptops.errors import ModelError
-    from promptops.providers import local
+    from promptops.localmodels import resolve
 
     (tmp_path / "job-1").mkdir()
-    monkeypatch.setattr(local, "ADAPTER_DIRS", [tmp_path])
-    assert local.resolve_adapter("job-1") == (tmp_path / "job-1").resolve()
-    assert local.resolve_adapter(str(tmp_path / "job-1")) == (tmp_path / "job-1").resolve()
+    monkeypatch.setattr(resolve, "ADAPTER_DIRS", [tmp_path])
+    assert resolve.resolve_adapter("job-1") == (tmp_path / "job-1").resolve()
+    assert resolve.resolve_adapter(str(tmp_path / "job-1")) == (tmp_path / "job-1").resolve()
     with pytest.raises(ModelError):
-        local.resolve_adapter("job-2")
-    monkeypatch.setattr(local, "ADAPTER_DIRS", [])
+        resolve.resolve_adapter("job-2")
+    monkeypatch.setattr(resolve, "ADAPTER_DIRS", [])
     monkeypatch.setenv("PROMPTOPS_ROOT", str(tmp_path))
     (tmp_path / ".promptops" / "adapters" / "job-3").mkdir(parents=True)
-    assert local.resolve_adapter("job-3") == (tmp_path / ".promptops" / "adapters" / "job-3").resolve()
+    assert resolve.resolve_adapter("job-3") == (tmp_path / ".promptops" / "adapters" / "job-3").resolve()
+
+
+def test_provider_and_escalation_share_the_adapter_dirs():
+    pytest.importorskip("litellm")
+    from promptops.localmodels import resolve
+    from promptops.providers import local
+
+    assert local.ADAPTER_DIRS is resolve.ADAPTER_DIRS  # escalate.flow inserts into local.ADAPTER_DIRS
+
+
+def test_base_names_resolve(tmp_path):
+    from promptops.errors import ModelError
+    from promptops.localmodels import resolve_base
+
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "m.gguf").write_bytes(b"")
+    assert resolve_base(str(tmp_path / "hf")) == ((tmp_path / "hf").resolve(), None)
+    assert resolve_base(str(tmp_path / "m.gguf")) == (tmp_path.resolve(), "m.gguf")
+    with pytest.raises(ModelError, match="not found"):
+        resolve_base(str(tmp_path / "nothing"))
+
+
+def test_a_wrong_name_fails_before_torch_is_imported(tmp_path):
+    code = ("import sys; from promptops.localmodels import load; from promptops.errors import ModelError\n"
+            f"try: load({str(tmp_path / 'nothing')!r})\n"
+            "except ModelError: pass\n"
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------- loading and generating (tiny model)
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    """A tiny random Llama and a character-level ChatML tokenizer without a pad token, saved as an
+    HF folder: loads in well under a second, offline."""
+    torch = pytest.importorskip("torch")
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<|im_start|>", "<|im_end|>"]
+    vocab = {t: i for i, t in enumerate(specials + [chr(i) for i in range(32, 127)] + ["\n"])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex("[\\s\\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", eos_token="<|im_end|>",
+                                  additional_special_tokens=["<|im_start|>", "<|im_end|>"])
+    tok.chat_template = ("{% for m in messages %}{{'<|im_start|>' + m['role'] + '\n' + m['content'] + "
+                         "'<|im_end|>\n'}}{% endfor %}{% if add_generation_prompt %}{{'<|im_start|>assistant\n'}}"
+                         "{% endif %}")
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                      initializer_range=0.2, eos_token_id=vocab["<|im_end|>"])
+    folder = tmp_path_factory.mktemp("tiny")
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_load_prepares_the_tokenizer_for_batches(tiny_folder):
+    torch = pytest.importorskip("torch")
+    from promptops.localmodels import load
+
+    model, tok = load(str(tiny_folder), dtype=torch.float32)
+    assert not model.training
+    assert tok.padding_side == "left"
+    assert tok.pad_token == tok.eos_token == "<|im_end|>"
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_tiny_batched_greedy_equals_one_by_one(tiny_folder):
+    pytest.importorskip("torch")
+    from promptops.localmodels import generate, greedy, load
+
+    model, tok = load(str(tiny_folder))
+    prompts = [msgs("a"), msgs("a much longer question"), msgs("mid size"), [
+        {"role": "system", "content": "be brief"}, {"role": "user", "content": "x"}]]
+    batched = generate(model, tok, prompts, max_new_tokens=8)
+    single = [generate(model, tok, [p], max_new_tokens=8)[0] for p in prompts]
+    assert batched == single
+    texts = [tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    assert [g.prompt_tokens for g in batched] == [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    assert all(g.finish_reason in ("stop", "length") and g.completion_tokens <= 8 for g in batched)
+    assert greedy(model, tok, prompts, max_new_tokens=8, batch_size=3) == [g.text for g in single]
+
+
+def test_tiny_sampling_with_seed_is_reproducible(tiny_folder):
+    pytest.importorskip("torch")
+    from promptops.localmodels import generate, load
+
+    model, tok = load(str(tiny_folder))
+    kw = {"max_new_tokens": 12, "temperature": 1.0, "top_p": 0.9, "seed": 3}
+    assert generate(model, tok, [msgs("hi")], **kw) == generate(model, tok, [msgs("hi")], **kw)
+
+
+def test_adapter_loads_by_job_id(tiny_folder, tmp_path, monkeypatch):
+    pytest.importorskip("peft")
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from promptops.localmodels import generate, load, resolve
+
+    cfg = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], init_lora_weights=True)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_folder), cfg).save_pretrained(tmp_path / "job-9")
+    monkeypatch.setattr(resolve, "ADAPTER_DIRS", [tmp_path])
+    plain, tok = load(str(tiny_folder))
+    tuned, _ = load(str(tiny_folder), "job-9")
+    assert type(tuned).__name__.startswith("Peft") and not tuned.training
+    q = [msgs("what is it")]
+    assert generate(tuned, tok, q, max_new_tokens=6) == generate(plain, tok, q, max_new_tokens=6)  # B = 0
 
 
 # ----------------------------------------------------------------------------- the real model
@@ -186,14 +299,14 @@ async def test_adapter_loads_through_plus_suffix(backend, tmp_path, monkeypatch)
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from promptops.embedded import smollm2_gguf
-    from promptops.providers import complete, local
+    from promptops.localmodels import resolve, smollm2_gguf
+    from promptops.providers import complete
 
     gguf = smollm2_gguf()
     base = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=True)
     get_peft_model(base, cfg).save_pretrained(tmp_path / "adapters" / "job-1")
-    monkeypatch.setattr(local, "ADAPTER_DIRS", [tmp_path / "adapters"])
+    monkeypatch.setattr(resolve, "ADAPTER_DIRS", [tmp_path / "adapters"])
 
     q = msgs("What is the capital of France?")
     plain = await complete("local/smollm2", q, {"max_tokens": 12})

@@ -42,10 +42,63 @@ def key_env(monkeypatch):
 
 
 def test_import_is_cheap():
-    code = ("import sys, promptops.providers, promptops.providers.batching, promptops.testing; "
+    code = ("import sys, promptops.providers, promptops.providers.batching, promptops.localmodels, "
+            "promptops.testing; "
             "bad = [m for m in ('litellm', 'torch', 'transformers', 'openai') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------- the registry
+
+
+@pytest.mark.parametrize("model,provider,in_process,priced,concurrency,name", [
+    ("local/smollm2", "local", True, False, 64, "smollm2"),
+    ("local/smollm2+job-1", "local", True, False, 64, "smollm2+job-1"),
+    ("local//abs/model.gguf", "local", True, False, 64, "/abs/model.gguf"),
+    ("openai/gpt-4o-mini", "litellm", False, True, None, "openai/gpt-4o-mini"),
+    ("gpt-4o", "litellm", False, True, None, "gpt-4o"),
+    ("fake", "litellm", False, True, None, "fake"),
+    ("localhost/x", "litellm", False, True, None, "localhost/x"),  # the prefix includes the slash
+    ("Local/x", "litellm", False, True, None, "Local/x"),
+])
+def test_spec_by_prefix(model, provider, in_process, priced, concurrency, name):
+    from promptops.providers import is_local, spec_for
+
+    spec = spec_for(model)
+    assert (spec.name, spec.in_process, spec.priced, spec.default_concurrency) == \
+        (provider, in_process, priced, concurrency)
+    assert is_local(model) is (provider == "local")
+    assert spec.strip(model) == name
+
+
+@pytest.mark.parametrize("name,base,adapter", [
+    ("smollm2", "smollm2", None),
+    ("smollm2+job-1", "smollm2", "job-1"),
+    ("/m/base.gguf+/a/adapter", "/m/base.gguf", "/a/adapter"),
+    ("base+a+b", "base", "a+b"),  # the first + splits
+    ("base+", "base", None),
+])
+def test_local_names_split_into_base_and_adapter(name, base, adapter):
+    from promptops.providers import LITELLM, LOCAL
+
+    assert LOCAL.split(name) == (base, adapter)
+    assert LITELLM.split(name) == (name, None)  # litellm names carry no adapter
+
+
+def test_local_prefix_is_stripped_once():
+    from promptops.providers import LOCAL
+
+    assert LOCAL.strip("local/local/x") == "local/x"  # a folder named local stays a path
+    assert LOCAL.strip("smollm2") == "smollm2"
+
+
+def test_one_retryable_set():
+    from promptops.eval import calls
+    from promptops.providers import errors
+
+    assert calls.RETRYABLE is errors.RETRYABLE
+    assert ProviderError("server", "x").retryable and not ProviderError("auth", "x").retryable
 
 
 async def test_complete_through_litellm(fake, key_env):
@@ -88,10 +141,10 @@ async def test_wrong_key_is_auth_error_without_the_key(fake, monkeypatch):
 def test_key_is_scrubbed_from_provider_messages():
     import litellm
 
-    from promptops.providers import _to_provider_error
+    from promptops.providers.errors import to_provider_error
 
     exc = litellm.BadRequestError(message=f"bad key {SECRET} here", model="m", llm_provider="openai")
-    err = _to_provider_error(exc, "m", SECRET)
+    err = to_provider_error(exc, "m", SECRET)
     assert err.kind == "bad_request"
     assert SECRET not in str(err) and SECRET not in err.message
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..eval import stats
 from ..finetune.jobs import tokens_per_example
+from ..providers import spec_for
 
 DEFAULT_STEP_S = 0.5
 DEFAULT_STEP_TOKENS = 8 * 15  # the batch the default was measured on
@@ -122,7 +123,7 @@ def estimate(*, prompt: str, train_path: str | Path, examples: int, train_config
                    "source": "best prompt version's eval"}
     base = tc.base
     candidate = {"model": f"{base}+<job>", "latency_p50_ms": base_latency_ms,
-                 "cost_per_call_usd": 0.0 if base.startswith("local/") else None}
+                 "cost_per_call_usd": None if spec_for(base).priced else 0.0}
     return Estimate(prompt=prompt, examples=examples, epochs=tc.epochs, batch_size=bs, steps=steps,
                     tokens_per_example=round(tpe, 1), step_s=round(step_s, 3), step_source=source,
                     train_s=steps * step_s, best_accuracy=best, target=target,

@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 from ..config import Config
 from ..errors import PromptopsError
+from ..providers import spec_for
+from ..providers.errors import RETRYABLE
 
-RETRYABLE = {"rate_limit", "server", "timeout", "connection"}
-LOCAL_CONCURRENCY = 64
 _SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY",
                "GROQ_API_KEY", "COHERE_API_KEY", "TOGETHERAI_API_KEY", "OPENROUTER_API_KEY", "HF_TOKEN")
 
@@ -46,10 +46,7 @@ def model_limits(config, jobs, concurrency: int) -> dict[str, asyncio.Semaphore]
     for job in jobs:
         if job.model not in limits:
             opts = config.model_options(job.model)
-            if job.model.startswith("local/"):
-                limit = opts.concurrency or LOCAL_CONCURRENCY
-            else:
-                limit = opts.concurrency or concurrency
+            limit = opts.concurrency or spec_for(job.model).default_concurrency or concurrency
             limits[job.model] = asyncio.Semaphore(limit)
     return limits
 

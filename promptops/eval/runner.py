@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from ..config import Config
 from ..errors import PromptopsError
+from ..providers import is_local
 from ..suites import Case, check_cases
 from .calls import call_with_retries, model_limits, secrets_of
 from .results import CaseResult, EvalReport, EvalTarget, Progress, PromptEval, summarize
@@ -194,8 +195,8 @@ async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_r
         result = await _grade(config, job, response, cached=False, error=error)
         _emit(result, job, writer, progress, new_results, cache=use_cache and error is None)
 
-    remote = [j for j in jobs if not j.model.startswith("local/")]
-    local = [j for j in jobs if j.model.startswith("local/")]
+    remote = [j for j in jobs if not is_local(j.model)]
+    local = [j for j in jobs if is_local(j.model)]
     model_caps = [c for c in (config.model_options(m).concurrency for m in {j.model for j in remote}) if c]
     n = min(worker_count(config, len(remote)), concurrency, *model_caps)  # every worker gets ≥ 1 of each limit
     if n <= 1:
@@ -219,7 +220,7 @@ async def _run_here(config, jobs, concurrency, secrets, finish) -> None:
 
     async def one(job: _Job) -> None:
         async with limits[job.model]:
-            if job.model.startswith("local/"):
+            if is_local(job.model):
                 response, error = await call_with_retries(config, job, secrets)
             else:
                 async with global_limit:

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from ..config import Config
 from ..errors import PromptopsError
+from ..providers import LOCAL
 from .config import TrainConfig
 
 STALE_S = float(os.environ.get("PROMPTOPS_JOB_STALE_S", "120"))
@@ -49,7 +50,7 @@ def work_dir(config: Config, job_id: str) -> Path:
 
 def model_name(base: str, job_id: str) -> str:
     """The model name of a job's adapter: ``local/<base>+<job id>``."""
-    base = base[len("local/"):] if base.startswith("local/") else base
+    base = LOCAL.strip(base)
     return f"local/{base}+{job_id}"
 
 

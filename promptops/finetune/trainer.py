@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError, ModelError
+from ..providers import LOCAL
 from .config import TrainConfig
 
 from .._util.lazy import collector_paused
@@ -78,7 +79,7 @@ class FoldsResult:
 # -- base model --------------------------------------------------------------------------------
 def load_base(base: str = "local/smollm2") -> tuple[Any, Any]:
     """Load ``local/smollm2`` (embedded GGUF), a ``.gguf`` file or an HF folder, in float32."""
-    name = base[len("local/"):] if base.startswith("local/") else base
+    name = LOCAL.strip(base)
     if name == "smollm2":
         from ..embedded import smollm2_gguf
 

@@ -2,90 +2,51 @@
 
 Model names (the part after ``local/``):
 
-- ``smollm2``: the embedded SmolLM2-135M-Instruct GGUF (:func:`promptops.embedded.smollm2_gguf`);
+- ``smollm2``: the embedded SmolLM2-135M-Instruct GGUF (:func:`promptops.localmodels.smollm2_gguf`);
 - ``<path>``: a Hugging Face model folder or a ``.gguf`` file;
 - ``<base>+<adapter>``: a peft (LoRA) adapter on a base; the adapter is a folder path or an id
-  found under one of :data:`ADAPTER_DIRS`, then ``<state_dir>/adapters/<id>``.
+  found under one of :data:`ADAPTER_DIRS`, then ``<state_dir>/adapters/<id>``
+  (:mod:`promptops.localmodels.resolve`).
 
-Requests that arrive together (collected for :data:`COLLECT_S` seconds, up to :data:`MAX_BATCH`)
-with the same generation settings become one left-padded ``generate`` call, run in a worker thread
-so the event loop keeps serving. Greedy (``temperature`` 0, the default) batched answers equal
-one-by-one answers. With ``temperature`` > 0 and a ``seed``, ``torch.manual_seed(seed)`` is set per
-batch, so sampling is reproducible for the same batch composition only (the same requests arriving
-together); it is not per request. Models load once per process and stay loaded.
+Requests that arrive together (collected for ``batching.COLLECT_S`` seconds, up to
+``batching.MAX_BATCH``) with the same generation settings become one left-padded ``generate`` call
+(:func:`promptops.localmodels.generate`), run in a worker thread so the event loop keeps serving.
+Greedy (``temperature`` 0, the default) batched answers equal one-by-one answers. With
+``temperature`` > 0 and a ``seed``, ``torch.manual_seed(seed)`` is set per batch, so sampling is
+reproducible for the same batch composition only (the same requests arriving together); it is not
+per request. Models load once per process and stay loaded.
 
-torch, transformers and peft are imported only when a model is first loaded.
+This module imports litellm (it subclasses its ``CustomLLM``); it is imported by
+:func:`promptops.providers.setup_litellm`. torch, transformers and peft are imported only when a
+model is first loaded.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 import weakref
-from pathlib import Path
 from typing import Any, Protocol
 
 import litellm
 from litellm import CustomLLM
 from litellm.types.utils import ModelResponse
 
+from .. import localmodels
 from ..errors import ModelError
+from ..localmodels.resolve import ADAPTER_DIRS, resolve_adapter, resolve_base
 from .batching import DEFAULT_MAX_TOKENS, Batcher, GenResult, GenSettings, settings_from_params
+from .registry import LOCAL
 
 __all__ = ["ADAPTER_DIRS", "LocalHandler", "TorchBackend", "Backend", "set_backend", "get_backend",
            "batcher_for", "resolve_adapter", "resolve_base", "DEFAULT_MAX_TOKENS"]
-
-#: extra folders searched for adapter ids (before ``<state_dir>/adapters``)
-ADAPTER_DIRS: list[Path] = []
 
 
 class Backend(Protocol):
     """Generates answers for a batch of chat requests; called in a worker thread."""
 
     def generate(self, model: str, batch: list[list[dict]], settings: GenSettings) -> list[GenResult]: ...
-
-
-# --------------------------------------------------------------------------- torch backend
-
-def adapter_roots() -> list[Path]:
-    """Where adapter ids are looked up: :data:`ADAPTER_DIRS`, then ``<state_dir>/adapters``."""
-    roots = [Path(p) for p in ADAPTER_DIRS]
-    try:
-        from ..config import load_config
-
-        roots.append(load_config().state_path / "adapters")
-    except Exception:  # noqa: BLE001 - a broken promptops.yaml should not hide an adapter path
-        roots.append(Path(os.environ.get("PROMPTOPS_ROOT", ".")) / ".promptops" / "adapters")
-    return roots
-
-
-def resolve_adapter(spec: str) -> Path:
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return path.resolve()
-    for root in adapter_roots():
-        if (root / spec).is_dir():
-            return (root / spec).resolve()
-    raise ModelError(f"adapter {spec!r} not found",
-                     hint="give a folder path, or a job id under " + ", ".join(map(str, adapter_roots())))
-
-
-def resolve_base(spec: str) -> tuple[Path, str | None]:
-    """(folder, gguf file name or None) for a base model name."""
-    from ..embedded import EMBEDDED_NAME, smollm2_gguf
-
-    if spec == EMBEDDED_NAME:
-        gguf = smollm2_gguf()
-        return gguf.parent, gguf.name
-    path = Path(spec).expanduser()
-    if path.is_file() and path.suffix == ".gguf":
-        return path.resolve().parent, path.name
-    if path.is_dir():
-        return path.resolve(), None
-    raise ModelError(f"local model {spec!r} not found",
-                     hint="use local/smollm2, local/<HF model folder or .gguf file>[+<adapter>]")
 
 
 class _Loaded:
@@ -103,79 +64,22 @@ class TorchBackend:
         self._lock = threading.Lock()
 
     def load(self, name: str) -> _Loaded:
+        """The loaded model for a provider name (``<base>[+<adapter>]``), loading it on first use."""
         with self._lock:
             loaded = self._models.get(name)
             if loaded is None:
-                loaded = self._models[name] = self._load(name)
+                base, adapter = LOCAL.split(name)
+                loaded = self._models[name] = _Loaded(*localmodels.load(base, adapter))
             return loaded
-
-    @staticmethod
-    def _load(name: str) -> _Loaded:
-        base, _, adapter = name.partition("+")
-        folder, gguf = resolve_base(base)  # bad names fail before torch is imported
-        adapter_dir = resolve_adapter(adapter) if adapter else None
-        from .._util.lazy import collector_paused
-
-        try:
-            with collector_paused():
-                import torch  # noqa: F401
-                from transformers import AutoModelForCausalLM, AutoTokenizer
-        except ImportError:
-            raise ModelError("local models need torch and transformers",
-                             hint="pip install 'promptops[local]' (torch==2.13.0)") from None
-        kw = {"gguf_file": gguf} if gguf else {}
-        tokenizer = AutoTokenizer.from_pretrained(folder, **kw)
-        model = AutoModelForCausalLM.from_pretrained(folder, **kw)
-        if adapter_dir is not None:
-            with collector_paused():
-                from peft import PeftModel
-
-            # a fresh base per adapter: peft injects its layers into the base model in place
-            model = PeftModel.from_pretrained(model, str(adapter_dir))
-        model.eval()
-        tokenizer.padding_side = "left"
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        return _Loaded(model, tokenizer)
 
     def generate(self, model: str, batch: list[list[dict]], settings: GenSettings) -> list[GenResult]:
         import torch
 
         loaded = self.load(model)
-        tok = loaded.tokenizer
-        texts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in batch]
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        gen_kw: dict[str, Any] = {"max_new_tokens": settings.max_tokens, "pad_token_id": tok.pad_token_id}
-        if settings.temperature > 0:
-            gen_kw.update(do_sample=True, temperature=settings.temperature)
-            if settings.top_p is not None:
-                gen_kw["top_p"] = settings.top_p
-        else:
-            gen_kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         with loaded.lock, torch.inference_mode():
-            if settings.seed is not None:
-                torch.manual_seed(settings.seed)
-            out = loaded.model.generate(**enc, **gen_kw)
-        eos = _eos_ids(loaded.model, tok)
-        width = enc["input_ids"].shape[1]
-        results = []
-        for row, mask in zip(out, enc["attention_mask"]):
-            gen = row[width:].tolist()
-            n = next((i + 1 for i, t in enumerate(gen) if t in eos), None)
-            finish = "stop" if n is not None else "length"
-            gen = gen[:n] if n is not None else gen
-            text = tok.decode(gen, skip_special_tokens=True)
-            results.append(GenResult(text.strip(), int(mask.sum()), len(gen), finish))
-        return results
-
-
-def _eos_ids(model: Any, tok: Any) -> set[int]:
-    ids = model.generation_config.eos_token_id
-    if ids is None:
-        ids = tok.eos_token_id
-    ids = set(ids) if isinstance(ids, (list, tuple)) else {ids}
-    ids.discard(None)
-    return ids
+            out = localmodels.generate(loaded.model, loaded.tokenizer, batch, max_new_tokens=settings.max_tokens,
+                                       temperature=settings.temperature, top_p=settings.top_p, seed=settings.seed)
+        return [GenResult(g.text, g.prompt_tokens, g.completion_tokens, g.finish_reason) for g in out]
 
 
 _BACKEND: Backend | None = None
@@ -226,10 +130,10 @@ class LocalHandler(CustomLLM):
         try:
             result = await batcher_for(model).submit(list(messages), settings, stop)
         except ModelError as exc:
-            raise litellm.NotFoundError(message=exc.one_line(), model=model, llm_provider="local") from None
+            raise litellm.NotFoundError(message=exc.one_line(), model=model, llm_provider=LOCAL.name) from None
         model_response.choices[0].message.content = result.text  # type: ignore[union-attr]
         model_response.choices[0].finish_reason = result.finish_reason
-        model_response.model = f"local/{model}"
+        model_response.model = LOCAL.prefix + model
         model_response.usage = litellm.Usage(  # type: ignore[attr-defined]
             prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
             total_tokens=result.prompt_tokens + result.completion_tokens)

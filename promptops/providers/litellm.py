@@ -1,0 +1,202 @@
+"""Calls through ``litellm.acompletion``: setup, price registration, call arguments, the result.
+
+litellm is imported only inside :func:`setup_litellm` (the first call), so importing this module
+is cheap and a fully cached eval never imports litellm at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .._util.lazy import collector_paused
+from .errors import ProviderError, to_provider_error
+from .registry import LOCAL, spec_for
+
+__all__ = ["Completion", "complete", "setup_litellm"]
+
+
+@dataclass
+class Completion:
+    """One model answer: text, token counts, cost (None when the price is unknown), latency."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    latency_ms: float
+    model: str
+
+
+_LITELLM: Any = None
+_UNPRICED: set[str] = set()  # litellm names litellm has no price for (registered at 0, reported as None)
+_PRICE_CHECKED: set[str] = set()
+
+
+def setup_litellm() -> Any:
+    """Import and configure litellm once: quiet, no telemetry, ``local/`` registered, and the
+    per-call success logging skipped while no litellm callback is registered (see
+    :func:`_skip_idle_success_logging`)."""
+    global _LITELLM
+    if _LITELLM is not None:
+        return _LITELLM
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch prices at import
+    with collector_paused():
+        import litellm
+
+    from .local import LocalHandler  # it subclasses litellm's CustomLLM: imported with litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    litellm.turn_off_message_logging = True
+    litellm.num_retries = None
+    if not os.environ.get("LITELLM_LOG"):
+        # litellm warns per call about zero-priced models and re-logs every provider error;
+        # promptops reports both itself
+        logging.getLogger("LiteLLM").setLevel(logging.ERROR)
+    litellm.custom_provider_map = [
+        item for item in litellm.custom_provider_map if item.get("provider") != LOCAL.name
+    ] + [{"provider": LOCAL.name, "custom_handler": LocalHandler()}]
+    if not os.environ.get("PROMPTOPS_LITELLM_FULL_LOGGING"):
+        _skip_idle_success_logging(litellm)
+    _LITELLM = litellm
+    return litellm
+
+
+def _skip_idle_success_logging(litellm: Any) -> None:
+    """Skip litellm's async success logging while no callback would receive it.
+
+    After every call litellm builds a "standard logging payload" (a second cost calculation,
+    redaction, deep copies) on a background task even when no callback is registered: a third of
+    a call's CPU, measured with cProfile against the fake server. The wrapper does nothing
+    while litellm's callback lists are empty and calls the original as soon as one is set.
+    Set ``PROMPTOPS_LITELLM_FULL_LOGGING=1`` to leave litellm untouched."""
+    import litellm.utils as lu
+
+    original = getattr(lu, "_client_async_logging_helper", None)
+    if original is None or getattr(original, "_promptops_wrapped", False):
+        return  # another litellm version: nothing to skip
+
+    def has_callbacks() -> bool:
+        return any(getattr(litellm, name, None) for name in (
+            "callbacks", "success_callback", "_async_success_callback", "input_callback",
+            "service_callback", "failure_callback", "_async_failure_callback"))
+
+    async def helper(*args: Any, **kwargs: Any) -> None:
+        if has_callbacks():
+            await original(*args, **kwargs)
+
+    helper._promptops_wrapped = True  # type: ignore[attr-defined]
+    lu._client_async_logging_helper = helper
+
+
+def _ensure_priced(litellm: Any, target: str) -> None:
+    """Give a model litellm cannot price a zero price, once, and remember it as unpriced.
+
+    For a model missing from litellm's price map, litellm's cost calculation after every call
+    walks its fallbacks (generalizations, provider prefixes) before giving up: about a fifth of
+    a call's CPU. Registered at price 0 it is one lookup; promptops reports its cost as None."""
+    _PRICE_CHECKED.add(target)
+    spec = spec_for(target)
+    if not spec.priced:
+        priced = False
+    else:
+        try:
+            info = litellm.get_model_info(target)
+            priced = info.get("input_cost_per_token") is not None
+        except Exception:  # noqa: BLE001 - litellm raises plain Exception for unknown models
+            priced = False
+    if priced:
+        return
+    if spec.priced:  # a free model's cost is 0.0, not unknown
+        _UNPRICED.add(target)
+    provider = target.split("/", 1)[0] if "/" in target else "openai"
+    try:
+        litellm.register_model({target: {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
+                                         "litellm_provider": provider, "mode": "chat"}},
+                               add_to_provider_model_sets=False)
+    except Exception:  # noqa: BLE001 - only a speed-up; litellm still works without it
+        pass
+
+
+def _options(model: str, config: Any) -> Any:
+    if config is None:
+        return None
+    return config.model_options(model)
+
+
+def call_kwargs(model: str, params: dict, config: Any) -> tuple[str, dict[str, Any]]:
+    """The litellm model name and keyword arguments, from promptops.yaml and the call's params."""
+    opts = _options(model, config)
+    kwargs: dict[str, Any] = {}
+    target = model
+    timeout = getattr(config, "timeout", None)
+    if opts is not None:
+        target = opts.model or model
+        if opts.api_base:
+            kwargs["api_base"] = opts.api_base
+        if opts.api_key_env:
+            key = os.environ.get(opts.api_key_env)
+            if not key:
+                raise ProviderError(
+                    "auth", f"environment variable {opts.api_key_env} is not set", retryable=False,
+                    model=model, hint=f"export {opts.api_key_env}=<your key> (promptops.yaml: "
+                                      f"models.{model}.api_key_env)")
+            kwargs["api_key"] = key
+        if opts.timeout:
+            timeout = opts.timeout
+        kwargs.update(opts.params)
+    kwargs.update(params or {})
+    if timeout and "timeout" not in kwargs:
+        kwargs["timeout"] = timeout
+    kwargs["num_retries"] = 0  # litellm passes this on as the OpenAI SDK's max_retries (default 2)
+    return target, kwargs
+
+
+async def complete(model: str, messages: list[dict], params: dict | None = None, *,
+                   config: Any = None) -> Completion:
+    """Call ``model`` through ``litellm.acompletion`` once (no retries) and return a Completion.
+
+    ``config`` is a :class:`promptops.config.Config` (or None for litellm's own environment
+    variables only); its ``models[model]`` entry may rename the model and set ``api_base``,
+    ``api_key_env``, ``timeout`` and extra ``params``. Raises :class:`ProviderError`.
+    """
+    target, kwargs = call_kwargs(model, params or {}, config)
+    secret = kwargs.get("api_key")
+    litellm = setup_litellm()
+    if target not in _PRICE_CHECKED and "input_cost_per_token" not in kwargs:
+        _ensure_priced(litellm, target)
+    start = time.perf_counter()
+    try:
+        # a copy per call: one rendered list serves every model of a case, and providers may edit theirs
+        response = await litellm.acompletion(model=target, messages=[dict(m) for m in messages], **kwargs)
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        return _completion(response, model, target, latency_ms)  # a malformed answer fails here too
+    except ProviderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every provider failure becomes a ProviderError
+        raise to_provider_error(exc, model, secret) from None
+
+
+def _completion(response: Any, model: str, target: str, latency_ms: float) -> Completion:
+    choice = response.choices[0]
+    text = getattr(choice.message, "content", None) or ""
+    usage = getattr(response, "usage", None)
+    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                      cost_usd=_cost(response, target), latency_ms=latency_ms, model=model)
+
+
+def _cost(response: Any, target: str) -> float | None:
+    """The call's price as litellm computed it; None when litellm has no price for the model."""
+    if not spec_for(target).priced:
+        return 0.0
+    if target in _UNPRICED:
+        return None
+    hidden = getattr(response, "_hidden_params", None) or {}
+    cost = hidden.get("response_cost")
+    return float(cost) if cost is not None else None
