@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from ._util.fmt import pct as _pct
 from .errors import GateError, NotFoundError, PromptopsError, RefError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -383,7 +384,3 @@ def _open(config: Config, store: Store | None) -> Store:
     from .store import open_store
 
     return open_store(config)
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"

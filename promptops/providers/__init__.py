@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .._util.secrets import redact, secrets_of
 from ..errors import ModelError
 
 __all__ = ["Completion", "ProviderError", "complete", "setup_litellm", "KINDS"]
@@ -229,13 +230,8 @@ def _cost(response: Any, target: str) -> float | None:
 
 
 def _scrub(text: str, secret: str | None) -> str:
-    """Remove the call's key, and any ``*_API_KEY`` environment value, from an error message."""
-    secrets = {secret} if secret else set()
-    secrets.update(v for k, v in os.environ.items() if k.endswith("_API_KEY") and len(v) >= 8)
-    for value in secrets:
-        if value in text:
-            text = text.replace(value, "***")
-    return text
+    """Remove the call's key, and every other secret (:func:`secrets_of`), from an error message."""
+    return redact(text, secrets_of(extra=[secret]))
 
 
 def _to_provider_error(exc: BaseException, model: str, secret: str | None) -> ProviderError:
@@ -272,7 +268,8 @@ def _to_provider_error(exc: BaseException, model: str, secret: str | None) -> Pr
     # litellm raises BadRequestError for provider/model names it cannot route
     if kind == "bad_request" and "LLM Provider NOT provided" in str(exc):
         kind = "not_found"
-    message = _scrub(_short(exc), secret)
+    raw = str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    message = _short(_scrub(raw, secret))  # scrubbed before the cut: a key across it would survive in part
     hint = None
     if kind == "auth":
         hint = "check the API key (promptops.yaml models.<name>.api_key_env, or the provider's env var)"
@@ -298,8 +295,7 @@ def _kind_for_status(status: int) -> str:
     return "unknown"
 
 
-def _short(exc: BaseException) -> str:
+def _short(text: str) -> str:
     """One line: litellm's messages repeat the provider name and can run to many lines."""
-    text = str(getattr(exc, "message", None) or exc) or type(exc).__name__
     text = " ".join(text.split())
     return text if len(text) <= 500 else text[:497] + "..."
