@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, overload
+from typing import TYPE_CHECKING, overload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import Config
 
 MASK = "***"
 MIN_LENGTH = 4
@@ -20,11 +23,12 @@ WELL_KNOWN = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY", "GEMINI_AP
               "GITHUB_TOKEN")
 
 
-def secrets_of(config: Any = None, *, env: Mapping[str, str] | None = None, extra: Iterable[str | None] = ()) -> list[str]:
+def secrets_of(config: Config | None = None, *, env: Mapping[str, str] | None = None,
+               extra: Iterable[str | None] = ()) -> list[str]:
     """Values that must never be written anywhere, longest first (see the module docstring).
 
-    ``config`` is a :class:`promptops.config.Config` or None; ``env`` defaults to ``os.environ``;
-    ``extra`` values are kept whatever their length (only empty ones are dropped).
+    ``env`` defaults to ``os.environ``; ``extra`` values are kept whatever their length (only
+    empty ones are dropped).
     """
     env = os.environ if env is None else env
     names = set(WELL_KNOWN) | {name for name in env if name.endswith("_API_KEY")}
