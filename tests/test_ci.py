@@ -1,6 +1,7 @@
 """promptops ci on real temporary git repositories: a base branch ``main``, a head branch ``pr``, models on
 the fake OpenAI server whose answers depend on the system prompt, and a fake GitHub API for --post."""
 
+import ast
 import json
 import os
 import resource
@@ -14,7 +15,7 @@ from promptops.ci import MARKER, run_ci
 from promptops.ci.comment import MAX_CHARS, render_comment
 from promptops.ci.compare import CaseChange, ModelComparison
 from promptops.ci.github import post_comment
-from promptops.ci.review import CIResult, PromptReview
+from promptops.ci.types import CIResult, PromptReview
 from promptops.config import load_config
 from promptops.eval.evaluate import evaluate
 from promptops.history import History
@@ -340,3 +341,21 @@ def test_comment_stays_under_githubs_limit():
     small = render_comment(CIResult(base="main", head="HEAD", base_sha="a" * 40, head_sha="b" * 40,
                                     base_ref_sha="a" * 40, reviews=reviews[:1], max_failing_cases=3))
     assert "Shortened" not in small and small.count("| case-") == 3 and "497 more failing cases" in small
+
+
+def test_ci_modules_layer_without_a_cycle():
+    """types and the renderer never import the review; the public names stay where they were."""
+    import promptops.ci as ci
+    import promptops.ci.review as review
+
+    folder = Path(ci.__file__).parent
+
+    def imported(name: str) -> set[str]:
+        tree = ast.parse((folder / f"{name}.py").read_text(encoding="utf-8"))
+        return {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
+
+    assert "review" not in imported("comment") and "review" not in imported("types")
+    assert "types" in imported("review")
+    assert ci.CIResult is review.CIResult is CIResult and ci.PromptReview is review.PromptReview is PromptReview
+    for name in ci.__all__:
+        assert getattr(ci, name) is not None

@@ -86,6 +86,28 @@ def test_diff_interval_edges():
         stats.diff_interval([True], [True, False])
 
 
+def test_paired_counts_test_and_interval_in_one():
+    base, head = _paired(both=59, base_only=16, head_only=6, neither=80)
+    got = stats.paired(base, head)
+    assert (got.n, got.a_passed, got.b_passed, got.b, got.c) == (161, 75, 65, 16, 6)
+    assert got.p_value == stats.mcnemar_exact(16, 6)
+    assert (got.delta, got.low, got.high) == stats.diff_interval(base, head)
+    assert got.low == pytest.approx(-0.1186, abs=1e-4) and got.high == pytest.approx(-0.0046, abs=1e-4)
+    flipped = stats.paired(head, base)  # the other way round: the same test, the mirrored interval
+    assert (flipped.b, flipped.c, flipped.p_value) == (6, 16, got.p_value)
+    assert flipped.delta == pytest.approx(-got.delta)
+    assert flipped.low == pytest.approx(-got.high) and flipped.high == pytest.approx(-got.low)
+
+
+def test_paired_edges():
+    empty = stats.paired([], [])
+    assert (empty.n, empty.b, empty.c, empty.p_value, empty.delta, empty.low, empty.high) == (0, 0, 0, 1.0, 0.0, -1.0, 1.0)
+    same = stats.paired([True, False, True], [True, False, True])
+    assert (same.b, same.c, same.p_value, same.delta) == (0, 0, 1.0, 0.0)
+    with pytest.raises(ValueError, match="differ in length"):
+        stats.paired([True], [True, False])
+
+
 def test_paired_bootstrap():
     rng = random.Random(1)
     base = [rng.random() for _ in range(200)]

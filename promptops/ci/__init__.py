@@ -10,7 +10,8 @@ from __future__ import annotations
 from .comment import MARKER, render_comment, render_error
 from .compare import GATES, ModelComparison, parse_fail_on
 from .github import PostOutcome, post_comment
-from .review import CIResult, PromptReview, current_branch, run_ci
+from .review import current_branch, run_ci
+from .types import CIResult, PromptReview
 
 __all__ = ["CIResult", "GATES", "MARKER", "ModelComparison", "PostOutcome", "PromptReview", "current_branch",
            "parse_fail_on", "post_comment", "render_comment", "render_error", "run_ci"]

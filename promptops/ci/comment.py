@@ -12,10 +12,11 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from .._util import fmt
 from . import compare as cmp
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .review import CIResult, PromptReview
+if TYPE_CHECKING:  # pragma: no cover - types imports this module (for CIResult.comment): names only
+    from .types import CIResult, PromptReview
 
 MARKER = "<!-- promptops-ci -->"
 MAX_CHARS = 65_536
@@ -101,16 +102,16 @@ def _row(review: "PromptReview", c: cmp.ModelComparison) -> str:
     name = f"`{_code(review.name)}`"
     if review.status == "renamed":
         name += f" (was `{_code(review.old_name or '')}`)"
-    base = "–" if c.base_accuracy is None else f"{_pct(c.base_accuracy)} ({c.base_passed}/{c.paired})"
+    base = "–" if c.base_accuracy is None else f"{fmt.pct(c.base_accuracy)} ({c.base_passed}/{c.paired})"
     if c.head_accuracy is None:
         head = "–"
     elif c.base_accuracy is None:
-        head = f"{_pct(c.head_accuracy)} ({c.head_passed}/{c.head_total})"
+        head = f"{fmt.pct(c.head_accuracy)} ({c.head_passed}/{c.head_total})"
     else:
-        head = f"{_pct(c.head_accuracy)} ({c.head_passed}/{c.paired})"
+        head = f"{fmt.pct(c.head_accuracy)} ({c.head_passed}/{c.paired})"
     if c.new_cases and c.base_accuracy is not None:
         head += f"; {c.new_cases_passed}/{c.new_cases} new"
-    delta = "–" if c.delta is None else f"{_pts(c.delta)} [{_pts(c.delta_low)}, {_pts(c.delta_high)}]"
+    delta = "–" if c.delta is None else f"{fmt.pts(c.delta)} [{fmt.pts(c.delta_low)}, {fmt.pts(c.delta_high)}]"
     verdict = f"{_ICONS.get(c.verdict, '')} {c.verdict}".strip()
     if c.verdict == cmp.REGRESSED or c.verdict == cmp.IMPROVED:
         verdict = f"**{verdict}**"
@@ -119,7 +120,7 @@ def _row(review: "PromptReview", c: cmp.ModelComparison) -> str:
         verdict += f" ⚠️ {errors} error{'s' * (errors != 1)}"
     if c.gates_failed:
         verdict += " · ❌ gate"
-    return (f"| {name} | {_text(c.model)} | {base} | {head} | {delta} | {cmp.format_p(c.p_value)} | "
+    return (f"| {name} | {_text(c.model)} | {base} | {head} | {delta} | {fmt.p_value(c.p_value)} | "
             f"{verdict} |")
 
 
@@ -133,9 +134,9 @@ def _section(review: "PromptReview", *, max_cases: int, diff_lines: int | None) 
     for c in review.comparisons:
         perf = []
         if c.base_latency_p50_ms is not None or c.head_latency_p50_ms is not None:
-            perf.append(f"p50 {_ms(c.base_latency_p50_ms)} → {_ms(c.head_latency_p50_ms)}")
+            perf.append(f"p50 {fmt.ms(c.base_latency_p50_ms)} → {fmt.ms(c.head_latency_p50_ms)}")
         if c.base_cost_usd or c.head_cost_usd:
-            perf.append(f"cost ${c.base_cost_usd or 0:.4f} → ${c.head_cost_usd or 0:.4f}")
+            perf.append(f"cost {fmt.usd(c.base_cost_usd or 0)} → {fmt.usd(c.head_cost_usd or 0)}")
         if perf:
             facts.append(f"{_text(c.model)}: {', '.join(perf)}")
     if facts:
@@ -217,17 +218,3 @@ def _fence(body: str, lang: str) -> str:
     fence = "`" * max(3, longest + 1)
     return f"{fence}{lang}\n{body}\n{fence}"
 
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
-
-
-def _pts(value: float | None) -> str:
-    if value is None:
-        return "–"
-    points = 100 * value
-    return "0.0" if abs(points) < 0.05 else f"{points:+.1f}".replace("-", "−")
-
-
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f} ms"

@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..eval import stats
+from .._util import fmt
 from ..errors import PromptopsError
+from ..eval import stats
 from ..eval.results import CaseResult
 
 IMPROVED, REGRESSED, UNCHANGED = "improved", "regressed", "unchanged"
@@ -141,19 +142,16 @@ def compare(*, prompt: str, model: str, head: list[CaseResult], base: list[CaseR
     new_ids = [cid for cid in sorted(head_by_id) if cid not in set(ids)]
     base_pass = [passed(base_by_id[cid]) for cid in ids]
     head_pass = [passed(head_by_id[cid]) for cid in ids]
-    b = sum(1 for x, y in zip(base_pass, head_pass) if x and not y)
-    c = sum(1 for x, y in zip(base_pass, head_pass) if not x and y)
-    delta, low, high = stats.diff_interval(base_pass, head_pass)
-    p = stats.mcnemar_exact(b, c)
-    out.paired = len(ids)
-    out.base_passed, out.head_passed = sum(base_pass), sum(head_pass)
+    pair = stats.paired(base_pass, head_pass)
+    out.paired = pair.n
+    out.base_passed, out.head_passed = pair.a_passed, pair.b_passed
     out.base_accuracy = out.base_passed / len(ids) if ids else None
     out.head_accuracy = out.head_passed / len(ids) if ids else None
-    out.delta, out.delta_low, out.delta_high = (delta, low, high) if ids else (None, None, None)
-    out.p_value = p if ids else None
-    if ids and p < alpha and delta < 0:
+    out.delta, out.delta_low, out.delta_high = (pair.delta, pair.low, pair.high) if ids else (None, None, None)
+    out.p_value = pair.p_value if ids else None
+    if ids and pair.p_value < alpha and pair.delta < 0:
         out.verdict = REGRESSED
-    elif ids and p < alpha and delta > 0:
+    elif ids and pair.p_value < alpha and pair.delta > 0:
         out.verdict = IMPROVED
     else:
         out.verdict = UNCHANGED
@@ -187,28 +185,15 @@ def gate(comparison: ModelComparison, *, fail_on: list[str], max_drop: float, al
         return reasons
     level = c.head_accuracy_all
     if "regression" in fail_on and c.verdict == REGRESSED:
-        reasons.append(f"{where} regressed: {_pct(c.base_accuracy)} → {_pct(c.head_accuracy)} "
-                       f"(p = {format_p(c.p_value)} < {alpha:g}, {len(c.newly_failing)} newly failing)")
+        reasons.append(f"{where} regressed: {fmt.pct(c.base_accuracy)} → {fmt.pct(c.head_accuracy)} "
+                       f"(p = {fmt.p_value(c.p_value)} < {alpha:g}, {len(c.newly_failing)} newly failing)")
     if "below-min" in fail_on and min_score is not None and level is not None and level < min_score:
-        reasons.append(f"{where} accuracy {_pct(level)} is below the prompt's min {_pct(min_score)}")
+        reasons.append(f"{where} accuracy {fmt.pct(level)} is below the prompt's min {fmt.pct(min_score)}")
     if "below-target" in fail_on and target is not None and level is not None and level < target:
-        reasons.append(f"{where} accuracy {_pct(level)} is below the prompt's target {_pct(target)}")
+        reasons.append(f"{where} accuracy {fmt.pct(level)} is below the prompt's target {fmt.pct(target)}")
     if "drop" in fail_on and c.delta is not None and c.delta < -max_drop - 1e-12:
         reasons.append(f"{where} dropped {100 * -c.delta:.1f} points (more than the allowed "
                        f"{100 * max_drop:.1f})")
     c.gates_failed = reasons
     return reasons
 
-
-def format_p(p: float | None) -> str:
-    if p is None:
-        return "–"
-    if p < 0.0001:
-        return "<0.0001"
-    if p < 0.01:
-        return f"{p:.4f}"
-    return f"{p:.2f}"
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._util.secrets import redact, secrets_of
 from .comment import MARKER
 
 DEFAULT_API = "https://api.github.com"
@@ -77,13 +78,16 @@ def post_comment(body: str, *, env: Mapping[str, str] | None = None, timeout: fl
     if number is None:
         return PostOutcome(False, error="no pull request number: run on a pull_request event "
                                         "(GITHUB_EVENT_PATH) or set PROMPTOPS_PR_NUMBER")
+    secrets = secrets_of(env=env, extra=[token])
     try:
-        return _post(body, token=token, repo=repo, api=api, number=number, timeout=timeout, marker=marker)
+        return _post(body, token=token, repo=repo, api=api, number=number, timeout=timeout, marker=marker,
+                     secrets=secrets)
     except _Failure as exc:
-        return PostOutcome(False, error=str(exc).replace(token, "***"))
+        return PostOutcome(False, error=redact(str(exc), secrets))
 
 
-def _post(body: str, *, token: str, repo: str, api: str, number: int, timeout: float, marker: str) -> PostOutcome:
+def _post(body: str, *, token: str, repo: str, api: str, number: int, timeout: float, marker: str,
+          secrets: list[str]) -> PostOutcome:
     import httpx
 
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
@@ -97,7 +101,7 @@ def _post(body: str, *, token: str, repo: str, api: str, number: int, timeout: f
             except httpx.HTTPError as exc:
                 raise _Failure(f"cannot reach the GitHub API at {api}: {type(exc).__name__}: {exc}") from None
             if response.status_code >= 400:
-                raise _Failure(_describe(response, method, url, api))
+                raise _Failure(_describe(response, method, url, api, secrets))
             return response
 
         url: str | None = f"{api}/repos/{repo}/issues/{number}/comments?per_page=100"
@@ -123,10 +127,10 @@ def _post(body: str, *, token: str, repo: str, api: str, number: int, timeout: f
         return PostOutcome(True, action=action, comment_id=data.get("id"), url=data.get("html_url"))
 
 
-def _describe(response, method: str, url: str, api: str) -> str:
+def _describe(response, method: str, url: str, api: str, secrets: list[str]) -> str:
     status = response.status_code
-    try:
-        message = str(response.json().get("message", ""))[:200]
+    try:  # scrubbed before the cut: a token across it would survive in part
+        message = redact(str(response.json().get("message", "")), secrets)[:200]
     except (ValueError, AttributeError):
         message = ""
     text = _HINTS.get(status, f"GitHub answered {status}")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from .._util.fmt import p_value
+from .._util.fs import atomic_write
 from . import common
 
 
@@ -74,14 +75,12 @@ def _print(result) -> None:
         out.print(f"no prompt or suite changed between {result.base} ({result.base_sha[:7]}) and "
                   f"{result.head} ({result.head_sha[:7]}): nothing to score", markup=False)
         return
-    from ..ci.compare import format_p
-
     rows = []
     for review in result.reviews:
         for c in review.comparisons:
             delta = "–" if c.delta is None else f"{100 * c.delta:+.1f}"
             rows.append([review.name, c.model, common.pct(c.base_accuracy), common.pct(c.head_accuracy), delta,
-                         format_p(c.p_value), c.verdict, len(c.newly_failing), len(c.newly_passing),
+                         p_value(c.p_value), c.verdict, len(c.newly_failing), len(c.newly_passing),
                          c.new_cases or "", "gate" if c.gates_failed else ""])
         if not review.comparisons:
             rows.append([review.name, "–", "–", "–", "–", "–", review.note or review.what, "", "", "", ""])
@@ -117,8 +116,6 @@ def _write(path: str, text: str) -> None:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)  # never a half-written file
+        atomic_write(target, text)  # never a half-written file
     except OSError as exc:
         raise PromptopsError(f"cannot write: {exc.strerror or exc}", where=path) from None

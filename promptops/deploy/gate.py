@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._util.fmt import pct
 from ..errors import GateError
 from ..store import open_store
 
@@ -45,8 +46,3 @@ def check_gate(name: str, version: str, env: str, model: str, score: float | Non
     if threshold is not None and score < threshold:
         raise GateError(f"{name}@{version} scores {pct(score)} on {model}, below the {env} threshold "
                         f"{pct(threshold)}", hint=f"improve it and run '{command}', or pass --force")
-
-
-def pct(value: float) -> str:
-    """A fraction as a percentage with one decimal, as gates and tag messages show it."""
-    return f"{100 * value:.1f}%"

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._util.fmt import ms, pct, usd
 from ..eval import stats
 from ..finetune.jobs import tokens_per_example
 from ..providers import spec_for
@@ -51,24 +52,16 @@ class Estimate:
         c, f = self.current, self.candidate
         return [
             ["model", str(c.get("model") or "–"), str(f.get("model") or "–")],
-            ["accuracy", _pct(self.best_accuracy), f"≥ {_pct(self.target)} hoped (gap {_pct(self.expected_gain)})"],
-            ["p50 latency / call", _ms(c.get("latency_p50_ms")), _ms(f.get("latency_p50_ms"))],
+            ["accuracy", pct(self.best_accuracy), f"≥ {pct(self.target)} hoped (gap {pct(self.expected_gain)})"],
+            ["p50 latency / call", ms(c.get("latency_p50_ms")), ms(f.get("latency_p50_ms"))],
             ["cost / call", _usd(c.get("cost_per_call_usd")), _usd(f.get("cost_per_call_usd"))],
             ["time to deliver", "–", f"~{_dur(self.train_s + LOAD_S)} ({self.steps} steps × {self.step_s:.2f} s"
                                      f" on {self.examples} examples × {self.epochs} epochs)"],
         ]
 
 
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{100 * v:.1f}%"
-
-
-def _ms(v: float | None) -> str:
-    return "–" if v is None else f"{v:.0f} ms"
-
-
 def _usd(v: float | None) -> str:
-    return "–" if v is None else ("$0 (local)" if v == 0 else f"${v:.6f}")
+    return usd(v, 6, zero="$0 (local)")  # a call's price is a fraction of a cent
 
 
 def _dur(s: float) -> str:

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .._util.fs import atomic_write
 from ..config import Config
 from ..errors import PromptopsError
 
@@ -179,7 +180,7 @@ def export(config: Config, name: str, *, out: str | Path | None = None, version:
     for split, idx in (("train", train_idx), ("val", val_idx)):
         text = "".join(json.dumps(kept[i]["row"], ensure_ascii=False) + "\n" for i in idx)
         path = out_dir / f"{split}.jsonl"
-        _write_atomic(path, text)
+        atomic_write(path, text)
         files[f"{split}.jsonl"] = {"examples": len(idx), "sha256": hashlib.sha256(text.encode()).hexdigest()}
     manifest = {
         "prompt": name, "version": prompt.version, "hash": prompt.hash, "commit": resolved.commit, "spec": spec,
@@ -195,7 +196,7 @@ def export(config: Config, name: str, *, out: str | Path | None = None, version:
         "sources": {"train": [kept[i]["call"].id for i in train_idx], "val": [kept[i]["call"].id for i in val_idx]},
     }
     manifest_path = out_dir / "manifest.json"
-    _write_atomic(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    atomic_write(manifest_path, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     return ExportResult(name=name, out_dir=out_dir, train_path=out_dir / "train.jsonl", val_path=out_dir / "val.jsonl",
                         manifest_path=manifest_path, train=len(train_idx), val=len(val_idx), dropped=dict(dropped),
                         version=prompt.version, commit=resolved.commit, manifest=manifest)
@@ -218,8 +219,3 @@ def _best_spec(config: Config, name: str, store: Any, history: Any) -> str | Non
         return f"{name}@{s.commit}"
     return None
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

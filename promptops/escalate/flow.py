@@ -68,10 +68,8 @@ def compare(config: Config, name: str, job: Any, plateau: PlateauReport, *, stor
         if best.run_id else []
     base_pass = {r.case_id: (r.error is None and bool(r.passed)) for r in base_rows}
     common = sorted(set(ft_pass) & set(base_pass))
-    b = sum(1 for c in common if base_pass[c] and not ft_pass[c])
-    c_ = sum(1 for c in common if not base_pass[c] and ft_pass[c])
-    p = stats.mcnemar_exact(b, c_)
-    delta, lo, hi = stats.diff_interval([base_pass[c] for c in common], [ft_pass[c] for c in common])
+    pair = stats.paired([base_pass[c] for c in common], [ft_pass[c] for c in common])
+    b, c_, p, delta, lo, hi = pair.b, pair.c, pair.p_value, pair.delta, pair.low, pair.high
     run = store.get_run(best.run_id) if best.run_id else None
     base_summary = ((run.summary or {}).get(plateau.model) or {}) if run else {}
     m = job.metrics or {}

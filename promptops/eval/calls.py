@@ -10,13 +10,12 @@ import os
 import random
 from typing import Any, Protocol
 
+from .._util.secrets import redact, secrets_of  # noqa: F401 - secrets_of re-exported: the runner imports it here
 from ..config import Config
 from ..errors import PromptopsError
 from ..providers import spec_for
 from ..providers.errors import RETRYABLE
 
-_SECRET_ENV = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY",
-               "GROQ_API_KEY", "COHERE_API_KEY", "TOGETHERAI_API_KEY", "OPENROUTER_API_KEY", "HF_TOKEN")
 
 
 class CallSpec(Protocol):
@@ -25,20 +24,6 @@ class CallSpec(Protocol):
     model: str
     messages: list[dict]
     params: dict
-
-
-def secrets_of(config: Config) -> list[str]:
-    """Values that must never be written anywhere: every configured or well-known API key."""
-    names = {o.api_key_env for o in config.models.values() if o.api_key_env} | set(_SECRET_ENV)
-    return [v for n in names if (v := os.environ.get(n)) and len(v) >= 4]
-
-
-def redact(text: str | None, secrets: list[str]) -> str | None:
-    if text is None:
-        return None
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 def model_limits(config, jobs, concurrency: int) -> dict[str, asyncio.Semaphore]:

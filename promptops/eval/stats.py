@@ -7,6 +7,8 @@
   square-and-add Wilson score method 10 (Newcombe 1998, Stat Med 17:2635; the form in Fagerland,
   Lydersen & Laake, "Statistical Analysis of Contingency Tables", ch. 8); it stays inside [−1, 1]
   and behaves at 0 and 100 %, where the Wald interval does not.
+- :func:`paired`: both of the above for two pass lists over the same cases, as one :class:`Paired`
+  (what the CI verdicts and the escalation comparison read).
 - :func:`paired_bootstrap`: percentile bootstrap of the mean paired difference of scores.
 - :func:`percentile`, :func:`pass_hat_k`, :func:`consistency`, :func:`classification_report`.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 OTHER = "(other)"
@@ -80,6 +83,34 @@ def diff_interval(base_passes: Sequence[bool], head_passes: Sequence[bool],
     lower = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
     upper = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
     return delta, max(-1.0, delta - lower), min(1.0, delta + upper)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Two pass lists over the same cases compared: counts, McNemar's exact p, the difference."""
+
+    n: int  # cases in both lists
+    a_passed: int
+    b_passed: int
+    b: int  # discordant: passed in a, failed in b
+    c: int  # discordant: failed in a, passed in b
+    p_value: float  # two-sided exact McNemar on (b, c); 1.0 when nothing flipped
+    delta: float  # b − a pass rate
+    low: float  # 95 % interval of ``delta`` (Newcombe method 10)
+    high: float
+
+
+def paired(a_pass: Sequence[bool], b_pass: Sequence[bool], z: float = 1.96) -> Paired:
+    """Compare ``b`` with ``a`` on the same cases (``a_pass[i]`` and ``b_pass[i]`` are one case).
+
+    Empty lists give n 0, p 1.0 and the interval (−1, 1): callers that show "no data" decide so
+    from ``n``.
+    """
+    delta, low, high = diff_interval(a_pass, b_pass, z)
+    b = sum(1 for x, y in zip(a_pass, b_pass) if x and not y)
+    c = sum(1 for x, y in zip(a_pass, b_pass) if not x and y)
+    return Paired(n=len(a_pass), a_passed=sum(1 for x in a_pass if x), b_passed=sum(1 for y in b_pass if y),
+                  b=b, c=c, p_value=mcnemar_exact(b, c), delta=delta, low=low, high=high)
 
 
 def paired_bootstrap(base: Sequence[float], head: Sequence[float], iterations: int = 2000,

@@ -23,6 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from .._util.fs import publish_dir
 from ..config import load_config
 from . import jobs
 from .config import TrainConfig
@@ -176,8 +177,7 @@ def _publish(src: Path, target: Path) -> None:
     for name in ADAPTER_FILES:
         if (src / name).is_file():
             shutil.copy2(src / name, tmp / name)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    publish_dir(tmp, target)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,8 +5,8 @@ litellm is imported only inside :func:`classify`, when there is an exception to 
 
 from __future__ import annotations
 
-import os
 
+from .._util.secrets import redact, secrets_of
 from ..errors import ModelError
 
 __all__ = ["KINDS", "RETRYABLE", "ProviderError", "classify", "to_provider_error"]
@@ -76,7 +76,8 @@ def to_provider_error(exc: BaseException, model: str, secret: str | None) -> Pro
     """A ProviderError for ``exc``: its kind, a one-line message without ``secret``, a hint."""
     kind = classify(exc)
     status = getattr(exc, "status_code", None)
-    message = _scrub(_short(exc), secret)
+    raw = str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    message = _short(_scrub(raw, secret))  # scrubbed before the cut: a key across it would survive in part
     hint = None
     if kind == "auth":
         hint = "check the API key (promptops.yaml models.<name>.api_key_env, or the provider's env var)"
@@ -103,17 +104,11 @@ def _kind_for_status(status: int) -> str:
 
 
 def _scrub(text: str, secret: str | None) -> str:
-    """Remove the call's key, and any ``*_API_KEY`` environment value, from an error message."""
-    secrets = {secret} if secret else set()
-    secrets.update(v for k, v in os.environ.items() if k.endswith("_API_KEY") and len(v) >= 8)
-    for value in secrets:
-        if value in text:
-            text = text.replace(value, "***")
-    return text
+    """Remove the call's key, and every other secret (:func:`secrets_of`), from an error message."""
+    return redact(text, secrets_of(extra=[secret]))
 
 
-def _short(exc: BaseException) -> str:
+def _short(text: str) -> str:
     """One line: litellm's messages repeat the provider name and can run to many lines."""
-    text = str(getattr(exc, "message", None) or exc) or type(exc).__name__
     text = " ".join(text.split())
     return text if len(text) <= 500 else text[:497] + "..."

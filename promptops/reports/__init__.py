@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .._util.fs import atomic_write
 from ..eval.results import EvalReport
 from .html import render_html
 from .markdown import render_markdown
@@ -26,8 +27,6 @@ def write_reports(report: EvalReport, *, json_path: str | None = None, markdown_
         if path:
             target = Path(path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            tmp.write_text(render(report), encoding="utf-8")
-            tmp.replace(target)  # never a half-written report
+            atomic_write(target, render(report))  # never a half-written report
             written.append(target)
     return written

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from ..eval.results import ModelSummary
-from ..eval.results import EvalReport
-
-
-def pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
+from .._util.fmt import ms, pct, usd
+from ..eval.results import EvalReport, ModelSummary
 
 
 def interval(s: ModelSummary) -> str:
     return f"{pct(s.accuracy)} [{pct(s.ci_low)}, {pct(s.ci_high)}]"
-
-
-def ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f} ms"
 
 
 def cell(text, limit: int = 120) -> str:
@@ -30,7 +22,7 @@ def render_markdown(report: EvalReport, max_failures: int = 20) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for s in report.summaries:
         lines.append(f"| {s.prompt} | `{s.version}` | {s.model} | {interval(s)} | {s.passed} | {s.failed} | "
-                     f"{s.errors} | {ms(s.latency_p50_ms)} | {ms(s.latency_p95_ms)} | ${s.cost_usd:.4f} |")
+                     f"{s.errors} | {ms(s.latency_p50_ms)} | {ms(s.latency_p95_ms)} | {usd(s.cost_usd)} |")
     lines.append("")
     lines.append(f"{report.calls} calls, {report.cached} cached, {report.duration_s:.1f} s.")
     for s in report.summaries:

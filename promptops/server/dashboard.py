@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path as PathParam, Query, Request
 from fastapi.responses import HTMLResponse
 
+from .._util.fmt import pct
 from ..errors import NotFoundError, PromptopsError
 from .auth import ReadKey
 from .chart import Point, loss_curve_svg, score_history_svg
@@ -30,7 +31,7 @@ def _env() -> Any:
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}%"
+    env.filters["pct"] = pct
     env.filters["when"] = lambda d: "" if d is None else d.strftime("%Y-%m-%d %H:%M")
     env.filters["short"] = lambda s, n=60: "" if s is None else (s if len(s) <= n else s[: n - 1] + "…")
     return env

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from ..._util.secrets import redact, secrets_of
 from ...errors import PromptopsError
 from ..auth import SECURED, WRITE_SECURED, ReadKey, WriteKey, authorize
 from ..schemas import (
@@ -146,7 +147,6 @@ async def complete_prompt(name: NamePath, body: CompleteRequest, _: WriteKey, pr
                           store: StoreDep) -> CompleteResponse:
     """Run the deployed version on the deployed model, log the call, return the output and call id."""
     from ...providers import ProviderError, complete, setup_litellm
-    from ...eval.calls import redact, secrets_of
 
     served = await _serve(prompts, name, body.label, None)
     messages = served.prompt.render(body.variables)
@@ -167,7 +167,7 @@ async def complete_prompt(name: NamePath, body: CompleteRequest, _: WriteKey, pr
             cause = f"timeout: no answer within {timeout:g} s"
         else:
             cause = str(exc)
-        cause = redact(cause, secrets_of(config)) or cause
+        cause = redact(cause, secrets_of(config))
         row = await run_in_threadpool(lambda: store.log_call(
             **logged, error=cause, latency_ms=(time.perf_counter() - start) * 1000.0))
         error = ModelCallError(f"model {model} failed: {cause}", where=f"{served.name}@{served.label}",
