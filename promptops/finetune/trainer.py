@@ -113,12 +113,12 @@ def classification_scores(pairs: Sequence[tuple[str, str]], max_labels: int = 10
     """Accuracy of exact matches, and precision/recall per label (labels = the set of targets,
     sorted; ``per_label`` stays empty past ``max_labels`` of them)."""
     labels = sorted({e for e, _ in pairs})
+    if len(labels) > max_labels:  # free-text targets: a confusion matrix would have labels² cells
+        return {"accuracy": sum(e == p for e, p in pairs) / len(pairs), "n": len(pairs), "per_label": {}}
     report = classification_report(pairs, labels=labels)
-    per_label = {}
-    if len(labels) <= max_labels:
-        per_label = {lab: {"precision": row["precision"], "recall": row["recall"], "support": row["support"],
-                           "predicted": sum(r[lab] for r in report["confusion"].values())}
-                     for lab, row in report["per_label"].items()}
+    per_label = {lab: {"precision": row["precision"], "recall": row["recall"], "support": row["support"],
+                       "predicted": sum(r[lab] for r in report["confusion"].values())}
+                 for lab, row in report["per_label"].items()}
     return {"accuracy": report["accuracy"] if pairs else None, "n": len(pairs), "per_label": per_label}
 
 
