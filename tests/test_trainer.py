@@ -21,7 +21,8 @@ pytest.importorskip("peft")
 
 from peft import PeftModel  # noqa: E402
 
-from promptops.finetune import data, modeling, trainer  # noqa: E402
+from promptops.finetune import modeling, trainer  # noqa: E402
+from promptops.finetune.data import encode_example, read_chat_jsonl  # noqa: E402
 from promptops.finetune.callbacks import TrainerCallback  # noqa: E402
 
 CHAT_TEMPLATE = (
@@ -127,7 +128,7 @@ def test_bad_jsonl_names_file_and_line(tmp_path):
     p = tmp_path / "train.jsonl"
     p.write_text(json.dumps(DATA[0]) + "\n" + json.dumps({"messages": [{"role": "user", "content": "x"}]}) + "\n")
     with pytest.raises(ConfigError, match=r"train.jsonl:2"):
-        data.read_chat_jsonl(p)
+        read_chat_jsonl(p)
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -135,7 +136,7 @@ def test_loss_mask_covers_only_the_final_assistant_turn(tok):
     msgs = [{"role": "system", "content": "Label it."},
             {"role": "user", "content": "apple"}, {"role": "assistant", "content": "fruit"},  # few-shot turn
             {"role": "user", "content": "oak"}, {"role": "assistant", "content": "tree"}]
-    enc = data.encode_example(tok, msgs, max_length=256)
+    enc = encode_example(tok, msgs, max_length=256)
     ids, labels = enc["input_ids"], enc["labels"]
     assert len(ids) == len(labels)
     learned = [i for i, lab in zip(ids, labels) if lab != -100]
@@ -144,7 +145,7 @@ def test_loss_mask_covers_only_the_final_assistant_turn(tok):
     assert all(lab == -100 for lab in labels[:first])  # system, user, few-shot answer: masked
     assert tok.decode(ids[:first]) == tok.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
     # a long prompt loses its start, never the answer
-    short = data.encode_example(tok, msgs, max_length=20)
+    short = encode_example(tok, msgs, max_length=20)
     assert len(short["input_ids"]) == 20 and short["truncated"]
     assert tok.decode([i for i, lab in zip(short["input_ids"], short["labels"]) if lab != -100]) == "tree<|im_end|>"
 
@@ -248,7 +249,7 @@ def test_early_stopping_keeps_the_best_adapter(tok, tmp_path):
     assert res.best_epoch == res.metrics["evals"][best]["epoch"]
 
     loaded = PeftModel.from_pretrained(tiny_model(tok), str(tmp_path))
-    enc = [data.encode_example(tok, e["messages"], 256) for e in val]
+    enc = [encode_example(tok, e["messages"], 256) for e in val]
     assert modeling.evaluate_loss(loaded, enc, tok.pad_token_id) == pytest.approx(res.best_val_loss, rel=1e-5)
 
 
@@ -279,7 +280,7 @@ def test_smoke_on_the_embedded_model(tmp_path):
     c = TrainConfig.from_dict({"max_steps": 2, "batch_size": 4, "lora_r": 8, "max_new_tokens": 4})
     res = trainer.train(c, data[:8], data[8:], tmp_path)
     assert res.status == "succeeded" and res.steps == 2 and res.val_accuracy is not None
-    enc = data.encode_example(res.tokenizer, data[0]["messages"], 256)  # the real template and tokenizer
+    enc = encode_example(res.tokenizer, data[0]["messages"], 256)  # the real template and tokenizer
     assert res.tokenizer.decode([i for i, lab in zip(enc["input_ids"], enc["labels"]) if lab != -100]) \
         == "fruit<|im_end|>"
     base, tok2 = trainer.load_base("local/smollm2")
