@@ -21,7 +21,9 @@ pytest.importorskip("peft")
 
 from peft import PeftModel  # noqa: E402
 
-from promptops.finetune import trainer  # noqa: E402
+from promptops.finetune import modeling, trainer  # noqa: E402
+from promptops.finetune.data import encode_example, read_chat_jsonl  # noqa: E402
+from promptops.finetune.callbacks import TrainerCallback  # noqa: E402
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
@@ -106,17 +108,27 @@ def test_config_round_trip_help_and_checks():
         TrainConfig(eval_every="often")
 
 
-def test_package_import_is_light():
-    code = "import sys, promptops.finetune; print(any(m in sys.modules for m in ('torch', 'peft', 'transformers')))"
+@pytest.mark.parametrize("module", ["promptops.finetune", "promptops.finetune.trainer"])
+def test_package_import_is_light(module):
+    code = f"import sys, {module}; print(any(m in sys.modules for m in ('torch', 'peft', 'transformers')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_classification_scores_per_sorted_target_label():
+    s = trainer.classification_scores([("b", "b"), ("a", "a"), ("a", "b"), ("c", "zz"), ("b", "a")])
+    assert s["accuracy"] == pytest.approx(2 / 5) and s["n"] == 5 and list(s["per_label"]) == ["a", "b", "c"]
+    assert s["per_label"]["b"] == {"precision": 0.5, "recall": 0.5, "support": 2, "predicted": 2}
+    assert s["per_label"]["c"] == {"precision": 0.0, "recall": 0.0, "support": 1, "predicted": 0}
+    assert trainer.classification_scores([(str(i), str(i)) for i in range(3)], max_labels=2)["per_label"] == {}
+    assert trainer.classification_scores([])["accuracy"] is None
 
 
 def test_bad_jsonl_names_file_and_line(tmp_path):
     p = tmp_path / "train.jsonl"
     p.write_text(json.dumps(DATA[0]) + "\n" + json.dumps({"messages": [{"role": "user", "content": "x"}]}) + "\n")
     with pytest.raises(ConfigError, match=r"train.jsonl:2"):
-        trainer.read_chat_jsonl(p)
+        read_chat_jsonl(p)
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -124,7 +136,7 @@ def test_loss_mask_covers_only_the_final_assistant_turn(tok):
     msgs = [{"role": "system", "content": "Label it."},
             {"role": "user", "content": "apple"}, {"role": "assistant", "content": "fruit"},  # few-shot turn
             {"role": "user", "content": "oak"}, {"role": "assistant", "content": "tree"}]
-    enc = trainer.encode_example(tok, msgs, max_length=256)
+    enc = encode_example(tok, msgs, max_length=256)
     ids, labels = enc["input_ids"], enc["labels"]
     assert len(ids) == len(labels)
     learned = [i for i, lab in zip(ids, labels) if lab != -100]
@@ -133,7 +145,7 @@ def test_loss_mask_covers_only_the_final_assistant_turn(tok):
     assert all(lab == -100 for lab in labels[:first])  # system, user, few-shot answer: masked
     assert tok.decode(ids[:first]) == tok.apply_chat_template(msgs[:-1], tokenize=False, add_generation_prompt=True)
     # a long prompt loses its start, never the answer
-    short = trainer.encode_example(tok, msgs, max_length=20)
+    short = encode_example(tok, msgs, max_length=20)
     assert len(short["input_ids"]) == 20 and short["truncated"]
     assert tok.decode([i for i, lab in zip(short["input_ids"], short["labels"]) if lab != -100]) == "tree<|im_end|>"
 
@@ -197,6 +209,31 @@ def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(t
                       DATA[:8], DATA[8:], tmp_path / "b", model=tiny_model(tok), tokenizer=tok)
 
 
+def test_callbacks_see_every_step_and_evaluation_in_order(tok, tmp_path):
+    class Log(TrainerCallback):
+        def __init__(self):
+            self.seen = []
+
+        def on_step(self, t):
+            self.seen.append(("step", t.state.step))
+
+        def on_evaluate(self, t, improved):
+            self.seen.append(("eval", t.state.step, improved))
+
+        def on_step_end(self, t, epoch_end):
+            self.seen.append(("end", t.state.step, epoch_end))
+
+        def on_phase(self, t, phase, extra):
+            self.seen.append((phase,))
+
+    log = Log()
+    t = trainer.LoraTrainer(cfg(epochs=1, batch_size=4, eval_every=2, eval_generate=False), DATA[:8], DATA[8:],
+                            tmp_path, model=tiny_model(tok), tokenizer=tok, callbacks=[log])
+    res = t.fit()
+    assert res.steps == 2 and t.state.step == 2 and not (tmp_path / "checkpoint").exists()  # no Checkpointer
+    assert log.seen == [("step", 1), ("end", 1, False), ("step", 2), ("eval", 2, True), ("end", 2, True), ("done",)]
+
+
 def test_early_stopping_keeps_the_best_adapter(tok, tmp_path):
     # validation contradicts training: memorising the training labels makes validation loss turn up
     train = [ex(w, lab) for w, lab in WORDS.items()]
@@ -212,8 +249,8 @@ def test_early_stopping_keeps_the_best_adapter(tok, tmp_path):
     assert res.best_epoch == res.metrics["evals"][best]["epoch"]
 
     loaded = PeftModel.from_pretrained(tiny_model(tok), str(tmp_path))
-    enc = [trainer.encode_example(tok, e["messages"], 256) for e in val]
-    assert trainer.evaluate_loss(loaded, enc, tok.pad_token_id) == pytest.approx(res.best_val_loss, rel=1e-5)
+    enc = [encode_example(tok, e["messages"], 256) for e in val]
+    assert modeling.evaluate_loss(loaded, enc, tok.pad_token_id) == pytest.approx(res.best_val_loss, rel=1e-5)
 
 
 def test_three_folds_give_three_scores_and_their_spread(tok, tmp_path):
@@ -243,7 +280,7 @@ def test_smoke_on_the_embedded_model(tmp_path):
     c = TrainConfig.from_dict({"max_steps": 2, "batch_size": 4, "lora_r": 8, "max_new_tokens": 4})
     res = trainer.train(c, data[:8], data[8:], tmp_path)
     assert res.status == "succeeded" and res.steps == 2 and res.val_accuracy is not None
-    enc = trainer.encode_example(res.tokenizer, data[0]["messages"], 256)  # the real template and tokenizer
+    enc = encode_example(res.tokenizer, data[0]["messages"], 256)  # the real template and tokenizer
     assert res.tokenizer.decode([i for i, lab in zip(enc["input_ids"], enc["labels"]) if lab != -100]) \
         == "fruit<|im_end|>"
     base, tok2 = trainer.load_base("local/smollm2")
