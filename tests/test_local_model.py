@@ -108,12 +108,14 @@ def test_adapter_ids_resolve_under_adapter_dirs(tmp_path, monkeypatch):
     from promptops.providers import local
 
     (tmp_path / "job-1").mkdir()
-    monkeypatch.setattr(local, "ADAPTER_DIRS", [tmp_path])
-    assert local.resolve_adapter("job-1") == (tmp_path / "job-1").resolve()
-    assert local.resolve_adapter(str(tmp_path / "job-1")) == (tmp_path / "job-1").resolve()
+    assert local.resolve_adapter("job-1", [tmp_path]) == (tmp_path / "job-1").resolve()
+    assert local.resolve_adapter(str(tmp_path / "job-1"), [tmp_path]) == (tmp_path / "job-1").resolve()
     with pytest.raises(ModelError):
-        local.resolve_adapter("job-2")
-    monkeypatch.setattr(local, "ADAPTER_DIRS", [])
+        local.resolve_adapter("job-2", [tmp_path])
+    # complete(config=...) hands the handler the folder, found under the config's adapter_dirs
+    assert local.with_adapter_path("local/smollm2+job-1", [tmp_path]) == f"local/smollm2+{(tmp_path / 'job-1').resolve()}"
+    assert local.with_adapter_path("local/smollm2+job-2", [tmp_path]) == "local/smollm2+job-2"
+    assert local.with_adapter_path("local/smollm2", [tmp_path]) == "local/smollm2"
     monkeypatch.setenv("PROMPTOPS_ROOT", str(tmp_path))
     (tmp_path / ".promptops" / "adapters" / "job-3").mkdir(parents=True)
     assert local.resolve_adapter("job-3") == (tmp_path / ".promptops" / "adapters" / "job-3").resolve()
@@ -187,18 +189,18 @@ async def test_adapter_loads_through_plus_suffix(backend, tmp_path, monkeypatch)
     from transformers import AutoModelForCausalLM
 
     from promptops.embedded import smollm2_gguf
-    from promptops.providers import complete, local
+    from promptops.providers import complete
 
     gguf = smollm2_gguf()
     base = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=True)
-    get_peft_model(base, cfg).save_pretrained(tmp_path / "adapters" / "job-1")
-    monkeypatch.setattr(local, "ADAPTER_DIRS", [tmp_path / "adapters"])
+    get_peft_model(base, cfg).save_pretrained(tmp_path / ".promptops" / "adapters" / "job-1")
+    monkeypatch.setenv("PROMPTOPS_ROOT", str(tmp_path))  # no config passed: the project found from the env
 
     q = msgs("What is the capital of France?")
     plain = await complete("local/smollm2", q, {"max_tokens": 12})
     tuned = await complete("local/smollm2+job-1", q, {"max_tokens": 12})
     assert tuned.text == plain.text  # a fresh LoRA (B = 0) leaves the outputs unchanged
     assert type(backend.load("smollm2+job-1").model).__name__.startswith("Peft")
-    by_path = await complete(f"local/smollm2+{tmp_path / 'adapters' / 'job-1'}", q, {"max_tokens": 12})
+    by_path = await complete(f"local/smollm2+{tmp_path / '.promptops' / 'adapters' / 'job-1'}", q, {"max_tokens": 12})
     assert by_path.text == plain.text

@@ -5,7 +5,8 @@ Model names (the part after ``local/``):
 - ``smollm2``: the embedded SmolLM2-135M-Instruct GGUF (:func:`promptops.embedded.smollm2_gguf`);
 - ``<path>``: a Hugging Face model folder or a ``.gguf`` file;
 - ``<base>+<adapter>``: a peft (LoRA) adapter on a base; the adapter is a folder path or an id
-  found under one of :data:`ADAPTER_DIRS`, then ``<state_dir>/adapters/<id>``.
+  found under the config's ``adapter_dirs`` (``<state_dir>/adapters/<id>``): :func:`complete`
+  passes its config's, a call without a config uses the project found from the working directory.
 
 Requests that arrive together (collected for :data:`COLLECT_S` seconds, up to :data:`MAX_BATCH`)
 with the same generation settings become one left-padded ``generate`` call, run in a worker thread
@@ -20,7 +21,6 @@ torch, transformers and peft are imported only when a model is first loaded.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 import weakref
@@ -34,11 +34,8 @@ from litellm.types.utils import ModelResponse
 from ..errors import ModelError
 from .batching import DEFAULT_MAX_TOKENS, Batcher, GenResult, GenSettings, settings_from_params
 
-__all__ = ["ADAPTER_DIRS", "LocalHandler", "TorchBackend", "Backend", "set_backend", "get_backend",
-           "batcher_for", "resolve_adapter", "resolve_base", "DEFAULT_MAX_TOKENS"]
-
-#: extra folders searched for adapter ids (before ``<state_dir>/adapters``)
-ADAPTER_DIRS: list[Path] = []
+__all__ = ["LocalHandler", "TorchBackend", "Backend", "set_backend", "get_backend",
+           "batcher_for", "resolve_adapter", "resolve_base", "with_adapter_path", "DEFAULT_MAX_TOKENS"]
 
 
 class Backend(Protocol):
@@ -49,27 +46,43 @@ class Backend(Protocol):
 
 # --------------------------------------------------------------------------- torch backend
 
-def adapter_roots() -> list[Path]:
-    """Where adapter ids are looked up: :data:`ADAPTER_DIRS`, then ``<state_dir>/adapters``."""
-    roots = [Path(p) for p in ADAPTER_DIRS]
+def adapter_roots(dirs: list[Path] | None = None) -> list[Path]:
+    """Where adapter ids are looked up: ``dirs`` (a config's ``adapter_dirs``), else those of the
+    project found from the working directory (or ``PROMPTOPS_ROOT``)."""
+    from ..config import Config, find_root, load_config
+
+    if dirs is not None:
+        return [Path(p) for p in dirs]
     try:
-        from ..config import load_config
-
-        roots.append(load_config().state_path / "adapters")
+        return load_config().adapter_dirs
     except Exception:  # noqa: BLE001 - a broken promptops.yaml should not hide an adapter path
-        roots.append(Path(os.environ.get("PROMPTOPS_ROOT", ".")) / ".promptops" / "adapters")
-    return roots
+        config = Config()
+        config.root = find_root()
+        return config.adapter_dirs
 
 
-def resolve_adapter(spec: str) -> Path:
+def resolve_adapter(spec: str, dirs: list[Path] | None = None) -> Path:
     path = Path(spec).expanduser()
     if path.is_dir():
         return path.resolve()
-    for root in adapter_roots():
+    roots = adapter_roots(dirs)
+    for root in roots:
         if (root / spec).is_dir():
             return (root / spec).resolve()
     raise ModelError(f"adapter {spec!r} not found",
-                     hint="give a folder path, or a job id under " + ", ".join(map(str, adapter_roots())))
+                     hint="give a folder path, or a job id under " + ", ".join(map(str, roots)))
+
+
+def with_adapter_path(target: str, dirs: list[Path]) -> str:
+    """``local/<base>+<id>`` with the adapter id replaced by its folder under ``dirs``, when there
+    is one; else ``target`` unchanged (the handler then reports the adapter missing)."""
+    base, plus, adapter = target.partition("+")
+    if not plus or Path(adapter).expanduser().is_dir():
+        return target
+    for root in dirs:
+        if (Path(root) / adapter).is_dir():
+            return f"{base}+{(Path(root) / adapter).resolve()}"
+    return target
 
 
 def resolve_base(spec: str) -> tuple[Path, str | None]:
