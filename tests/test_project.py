@@ -128,3 +128,30 @@ def test_using_passes_a_project_through_and_wraps_a_config(tmp_path, clean_env):
         history = temporary.history
     assert temporary._history is None  # the temporary project closed what it opened
     assert history is not None
+
+
+def test_a_projects_adapters_reach_the_local_provider_whatever_the_cwd(tmp_path, clean_env):
+    """``local/<base>+<job id>`` resolves under the adapter_dirs of the config the call passes."""
+    pytest.importorskip("litellm")
+    import asyncio
+
+    from promptops.providers import complete, local
+    from promptops.providers.batching import GenResult
+
+    class Backend:
+        models: list[str] = []
+
+        def generate(self, model, batch, settings):
+            self.models.append(model)
+            return [GenResult("ok", 1, 1) for _ in batch]
+
+    project = Project.load(tmp_path / "proj")
+    (project.adapter_dirs[0] / "ft-1").mkdir(parents=True)
+    local.set_backend(Backend())
+    try:
+        out = asyncio.run(complete("local/smollm2+ft-1", [{"role": "user", "content": "hi"}], {},
+                                   config=project.config))
+    finally:
+        local.set_backend(None)
+    assert out.text == "ok" and out.model == "local/smollm2+ft-1"
+    assert Backend.models == [f"smollm2+{(project.adapter_dirs[0] / 'ft-1').resolve()}"]
