@@ -1,8 +1,27 @@
 """Project configuration: ``promptops.yaml`` at the repository root.
 
-Defaults, then the file, then environment variables (``PROMPTOPS_DATABASE_URL``). The project
-root is the nearest folder at or above the working directory that holds ``promptops.yaml``
-(or, failing that, a ``prompts/`` folder), or ``PROMPTOPS_ROOT`` when set.
+One settings layer, applied by :func:`load_config` and nowhere else: the defaults of
+:class:`Config`, then the file, then these environment variables (each overrides its key):
+
+=================================  ========================  =====================================
+variable                           key                       meaning
+=================================  ========================  =====================================
+``PROMPTOPS_DATABASE_URL``         ``database_url``          any SQLAlchemy URL
+``PROMPTOPS_WORKERS``              ``workers``               call processes (``auto``: the default)
+``PROMPTOPS_RETRY_BACKOFF``        ``retry_backoff``         first retry wait in seconds (doubles)
+``PROMPTOPS_JOB_HEARTBEAT_S``      ``job_heartbeat_s``       fine-tune worker heartbeat interval
+``PROMPTOPS_JOB_STALE_S``          ``job_stale_s``           a job silent this long is failed
+``PROMPTOPS_LITELLM_FULL_LOGGING`` ``litellm_full_logging``  keep litellm's per-call logging (1/0)
+=================================  ========================  =====================================
+
+An empty variable counts as unset; a value that does not parse, or breaks the key's bounds, is a
+:class:`~promptops.errors.ConfigError` naming the variable. ``PROMPTOPS_ROOT`` picks the project
+root (see :func:`find_root`); without it the root is the nearest folder at or above the working
+directory that holds ``promptops.yaml`` (or, failing that, a ``prompts/`` folder).
+
+Not settings: ``PROMPTOPS_JOB_TRAINER`` is a test hook of the fine-tune worker process (it swaps
+the trainer module, see :mod:`promptops.finetune.worker`), and ``PROMPTOPS_PR_NUMBER`` is an input
+of the CI job (:mod:`promptops.ci.github`), like the ``GITHUB_*`` variables beside it.
 """
 
 from __future__ import annotations
@@ -78,6 +97,10 @@ class Config:
     timeout: float = field(default=120.0, metadata={"gt": 0})
     max_retries: int = field(default=4, metadata={"ge": 0})
     workers: int | None = field(default=None, metadata={"ge": 1})  # call processes; default: per core for big evals
+    retry_backoff: float = field(default=0.5, metadata={"ge": 0})  # seconds before the first retry; doubles
+    job_heartbeat_s: float = field(default=5.0, metadata={"gt": 0})   # fine-tune worker heartbeat
+    job_stale_s: float = field(default=120.0, metadata={"gt": 0})     # no heartbeat this long: job failed
+    litellm_full_logging: bool = False  # keep litellm's per-call success logging with no callback set
     environments: dict[str, EnvironmentOptions] = field(default_factory=dict)
     ci: CIOptions = field(default_factory=CIOptions)
     escalate: EscalateOptions = field(default_factory=EscalateOptions)
@@ -102,11 +125,16 @@ class Config:
     def state_path(self) -> Path:
         return self.root / self.state_dir
 
+    @property
+    def adapter_dirs(self) -> list[Path]:
+        """Where the local provider looks up adapter ids (fine-tune job ids): ``<state>/adapters``."""
+        return [self.state_path / "adapters"]
+
     def db_url(self) -> str:
-        """The database URL: env var, then the file, then SQLite under the state folder."""
-        url = os.environ.get("PROMPTOPS_DATABASE_URL") or self.database_url
-        if url:
-            return url
+        """The database URL: ``database_url`` (``PROMPTOPS_DATABASE_URL`` applied by
+        :func:`load_config`), else SQLite under the state folder."""
+        if self.database_url:
+            return self.database_url
         return f"sqlite:///{(self.state_path / 'promptops.db').as_posix()}"
 
     def model_options(self, name: str) -> ModelOptions:
@@ -162,6 +190,57 @@ def _convert(tp: Any, value: Any, loc: str, meta: Any = None) -> Any:
     return value
 
 
+#: environment variable → top-level key it overrides (see the module docstring)
+ENV_SETTINGS: dict[str, str] = {
+    "PROMPTOPS_DATABASE_URL": "database_url",
+    "PROMPTOPS_WORKERS": "workers",
+    "PROMPTOPS_RETRY_BACKOFF": "retry_backoff",
+    "PROMPTOPS_JOB_HEARTBEAT_S": "job_heartbeat_s",
+    "PROMPTOPS_JOB_STALE_S": "job_stale_s",
+    "PROMPTOPS_LITELLM_FULL_LOGGING": "litellm_full_logging",
+}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, Any]:
+    """The environment's settings, parsed to their keys' types and checked with the file's rules."""
+    hints = typing.get_type_hints(Config)
+    meta = {f.name: f.metadata for f in fields(Config)}
+    out: dict[str, Any] = {}
+    for var, key in ENV_SETTINGS.items():
+        raw = environ.get(var, "").strip()
+        if not raw:
+            continue
+        try:
+            out[key] = _convert(hints[key], _parse_env(hints[key], raw), var, meta[key])
+        except ValueError as exc:
+            message = str(exc) if str(exc).startswith(var) else f"{var}: {exc}"
+            raise ConfigError(f"{message} (got {raw!r})", where="environment",
+                              hint=f"fix or unset {var} (promptops.yaml key: {key})") from None
+    return out
+
+
+def _parse_env(tp: Any, raw: str) -> Any:
+    """A variable's text as the value the file would hold (ValueError when it is not one)."""
+    args = typing.get_args(tp)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), tp)
+    word = raw.lower()
+    if optional and word == "auto":
+        return None
+    if base is bool:
+        if word not in _TRUE + _FALSE:
+            raise ValueError("must be 1 or 0 (true/false, yes/no, on/off)")
+        return word in _TRUE
+    if base in (int, float):
+        try:
+            return base(raw)
+        except ValueError:
+            kind = "an integer" if base is int else "a number"
+            raise ValueError(f"must be {kind}" + (" or auto" if optional else "")) from None
+    return raw
+
+
 def find_root(start: Path | None = None) -> Path:
     """The project root: ``PROMPTOPS_ROOT``, or the nearest folder with promptops.yaml or prompts/."""
     env = os.environ.get("PROMPTOPS_ROOT")
@@ -178,7 +257,8 @@ def find_root(start: Path | None = None) -> Path:
 
 
 def load_config(root: Path | None = None) -> Config:
-    """Load and validate ``promptops.yaml`` (an absent file means all defaults)."""
+    """Load and validate the settings: defaults, then ``promptops.yaml`` (an absent file means all
+    defaults), then the ``PROMPTOPS_*`` environment variables of :data:`ENV_SETTINGS`."""
     root = Path(root).resolve() if root else find_root()
     path = root / CONFIG_FILE
     data: dict[str, Any] = {}
@@ -200,5 +280,7 @@ def load_config(root: Path | None = None) -> Config:
     except ValueError as exc:
         raise ConfigError(str(exc), where=str(path),
                           hint="see the promptops.yaml reference in the README") from None
+    for key, value in _env_overrides(os.environ).items():
+        setattr(config, key, value)
     config.root = root
     return config

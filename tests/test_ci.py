@@ -57,7 +57,7 @@ def cli_here(monkeypatch, capsys, root: Path, *args: str, env: dict | None = Non
     monkeypatch.setenv("PROMPTOPS_ROOT", str(root))
     for key, value in (env or {}).items():
         monkeypatch.setenv(key, value)
-    common._config.cache_clear()
+    common.close()
     monkeypatch.setattr(sys, "argv", ["promptops", "ci", *args])
     capsys.readouterr()
     code = 0

@@ -22,7 +22,7 @@ def test_values_and_env_override(tmp_path, monkeypatch):
     assert cfg.environments["production"].min_score == 0.9 and cfg.ci.alpha == 0.01
     assert cfg.db_url() == "sqlite:///x.db"
     monkeypatch.setenv("PROMPTOPS_DATABASE_URL", "postgresql+psycopg://u@h/db")
-    assert cfg.db_url() == "postgresql+psycopg://u@h/db"
+    assert load_config(tmp_path).db_url() == "postgresql+psycopg://u@h/db"  # read when the config loads
 
 
 @pytest.mark.parametrize("text, fragment", [

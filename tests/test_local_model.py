@@ -109,23 +109,17 @@ def test_adapter_ids_resolve_under_adapter_dirs(tmp_path, monkeypatch):
     from promptops.localmodels import resolve
 
     (tmp_path / "job-1").mkdir()
-    monkeypatch.setattr(resolve, "ADAPTER_DIRS", [tmp_path])
-    assert resolve.resolve_adapter("job-1") == (tmp_path / "job-1").resolve()
-    assert resolve.resolve_adapter(str(tmp_path / "job-1")) == (tmp_path / "job-1").resolve()
+    assert resolve.resolve_adapter("job-1", [tmp_path]) == (tmp_path / "job-1").resolve()
+    assert resolve.resolve_adapter(str(tmp_path / "job-1"), [tmp_path]) == (tmp_path / "job-1").resolve()
     with pytest.raises(ModelError):
-        resolve.resolve_adapter("job-2")
-    monkeypatch.setattr(resolve, "ADAPTER_DIRS", [])
+        resolve.resolve_adapter("job-2", [tmp_path])
+    # complete(config=...) hands the handler the folder, found under the config's adapter_dirs
+    assert resolve.with_adapter_path("local/smollm2+job-1", [tmp_path]) == f"local/smollm2+{(tmp_path / 'job-1').resolve()}"
+    assert resolve.with_adapter_path("local/smollm2+job-2", [tmp_path]) == "local/smollm2+job-2"
+    assert resolve.with_adapter_path("local/smollm2", [tmp_path]) == "local/smollm2"
     monkeypatch.setenv("PROMPTOPS_ROOT", str(tmp_path))
     (tmp_path / ".promptops" / "adapters" / "job-3").mkdir(parents=True)
     assert resolve.resolve_adapter("job-3") == (tmp_path / ".promptops" / "adapters" / "job-3").resolve()
-
-
-def test_provider_and_escalation_share_the_adapter_dirs():
-    pytest.importorskip("litellm")
-    from promptops.localmodels import resolve
-    from promptops.providers import local
-
-    assert local.ADAPTER_DIRS is resolve.ADAPTER_DIRS  # escalate.flow inserts into local.ADAPTER_DIRS
 
 
 def test_base_names_resolve(tmp_path):
@@ -223,8 +217,9 @@ def test_adapter_loads_by_job_id(tiny_folder, tmp_path, monkeypatch):
     from promptops.localmodels import generate, load, resolve
 
     cfg = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], init_lora_weights=True)
-    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_folder), cfg).save_pretrained(tmp_path / "job-9")
-    monkeypatch.setattr(resolve, "ADAPTER_DIRS", [tmp_path])
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_folder), cfg).save_pretrained(
+        tmp_path / ".promptops" / "adapters" / "job-9")
+    monkeypatch.setenv("PROMPTOPS_ROOT", str(tmp_path))  # the project's adapter folder, found from the env
     plain, tok = load(str(tiny_folder))
     tuned, _ = load(str(tiny_folder), "job-9")
     assert type(tuned).__name__.startswith("Peft") and not tuned.training
@@ -299,19 +294,19 @@ async def test_adapter_loads_through_plus_suffix(backend, tmp_path, monkeypatch)
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from promptops.localmodels import resolve, smollm2_gguf
+    from promptops.localmodels import smollm2_gguf
     from promptops.providers import complete
 
     gguf = smollm2_gguf()
     base = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=True)
-    get_peft_model(base, cfg).save_pretrained(tmp_path / "adapters" / "job-1")
-    monkeypatch.setattr(resolve, "ADAPTER_DIRS", [tmp_path / "adapters"])
+    get_peft_model(base, cfg).save_pretrained(tmp_path / ".promptops" / "adapters" / "job-1")
+    monkeypatch.setenv("PROMPTOPS_ROOT", str(tmp_path))  # no config passed: the project found from the env
 
     q = msgs("What is the capital of France?")
     plain = await complete("local/smollm2", q, {"max_tokens": 12})
     tuned = await complete("local/smollm2+job-1", q, {"max_tokens": 12})
     assert tuned.text == plain.text  # a fresh LoRA (B = 0) leaves the outputs unchanged
     assert type(backend.load("smollm2+job-1").model).__name__.startswith("Peft")
-    by_path = await complete(f"local/smollm2+{tmp_path / 'adapters' / 'job-1'}", q, {"max_tokens": 12})
+    by_path = await complete(f"local/smollm2+{tmp_path / '.promptops' / 'adapters' / 'job-1'}", q, {"max_tokens": 12})
     assert by_path.text == plain.text

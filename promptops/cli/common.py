@@ -1,4 +1,5 @@
-"""What every command shares: the project config, console output, JSON output."""
+"""What every command shares: one :class:`~promptops.project.Project` per run (its config, store
+and history), console output, JSON output."""
 
 from __future__ import annotations
 
@@ -17,17 +18,27 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # model-loading bars drown the output
 
 STATE: dict[str, Any] = {"root": None}
+_PROJECTS: dict[str | None, Any] = {}
+
+
+def project():
+    """The project of this command run (``--root``, else found from the cwd): built once."""
+    root = STATE["root"]
+    found = _PROJECTS.get(root)
+    if found is None:
+        # imported here, not at the top: `promptops --help` loads no project code
+        from ..project import Project
+
+        found = _PROJECTS[root] = Project.load(Path(root) if root else None)
+    return found
 
 
 def config():
-    return _config(STATE["root"])
+    return project().config
 
 
-@lru_cache(maxsize=4)
-def _config(root: str | None):
-    from ..config import load_config
-
-    return load_config(Path(root) if root else None)
+def store():
+    return project().store
 
 
 @lru_cache(maxsize=1)
@@ -63,19 +74,13 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
 
 
 def history():
-    from ..history import History
-
-    cfg = config()
-    return History(cfg.root, cfg.prompts_dir, label_resolver=label_resolver(cfg))
+    """The project's history; name@label resolves through the deployments in the store."""
+    return project().history
 
 
-def label_resolver(cfg):
-    """name@label resolves through the deployments in the store (opened only when needed)."""
-
-    def resolve(name: str, label: str) -> str | None:
-        from ..deploy import label_commit
-
-        return label_commit(cfg, name, label)
-
-    return resolve
+def close() -> None:
+    """Close the run's project (at the CLI's exit; in-process tests call it between commands)."""
+    for opened in _PROJECTS.values():
+        opened.close()
+    _PROJECTS.clear()
 

@@ -107,12 +107,11 @@ def keys_create(
 ) -> None:
     """Create an API key; it is printed once, only its hash is stored."""
     from ..errors import PromptopsError
-    from ..store import open_store
     from ..store.models import KEY_SCOPES
 
     if scope not in KEY_SCOPES:
         raise PromptopsError(f"unknown scope '{scope}'", where="--scope", hint=f"one of {', '.join(KEY_SCOPES)}")
-    plain, row = open_store(common.config()).create_api_key(scope, name)
+    plain, row = common.store().create_api_key(scope, name)
     common.err_console().print(f"key #{row.id} ({row.scope}{', ' + row.name if row.name else ''}); "
                                "store it now, it is not shown again:", markup=False)
     print(plain)
@@ -121,12 +120,11 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """API keys (never the key itself: id, name, prefix, scope, created, revoked)."""
-    from ..store import open_store
     from ..store.models import ApiKeyPublic
 
     from rich.markup import escape
 
-    rows = [ApiKeyPublic.model_validate(k, from_attributes=True) for k in open_store(common.config()).list_api_keys()]
+    rows = [ApiKeyPublic.model_validate(k, from_attributes=True) for k in common.store().list_api_keys()]
     if as_json:
         common.print_json([r.model_dump(mode="json") for r in rows])
         return
@@ -138,7 +136,5 @@ def keys_list(as_json: bool = typer.Option(False, "--json", help="Machine-readab
 @keys_app.command("revoke")
 def keys_revoke(key_id: int = typer.Argument(..., help="Key id (from 'promptops keys list').")) -> None:
     """Revoke an API key; requests with it are refused from now on."""
-    from ..store import open_store
-
-    row = open_store(common.config()).revoke_api_key(key_id)
+    row = common.store().revoke_api_key(key_id)
     common.console().print(f"revoked key #{row.id} ({row.prefix}…, {row.scope})", markup=False)

@@ -37,7 +37,7 @@ def escalate(
     from ..escalate import PLATEAUED, check as plateau_check
 
     cfg = common.config()
-    reports = plateau_check(cfg, names or None)
+    reports = plateau_check(common.project(), names or None)
     if as_json:
         common.print_json([r.to_dict() for r in reports])
     else:
@@ -71,7 +71,7 @@ def export(
     """Build a chat-JSONL fine-tuning set from the prompt's logged calls and their feedback."""
     from ..escalate import export as run
 
-    res = run(common.config(), name, out=out, version=version, min_examples=min_examples,
+    res = run(common.project(), name, out=out, version=version, min_examples=min_examples,
               val_fraction=val_fraction, seed=seed)
     counts = res.manifest["counts"]
     _say(f"{name}: {res.train} train + {res.val} validation examples -> {res.out_dir} (version {res.version}; "
@@ -184,7 +184,7 @@ def jobs_list(
         return
     from ..finetune import jobs
 
-    rows = jobs.list_jobs(common.config(), prompt=prompt)
+    rows = jobs.list_jobs(common.config(), prompt=prompt, store=common.store())
     if as_json:
         common.print_json([_job_dict(j) for j in rows])
         return
@@ -199,7 +199,7 @@ def jobs_show(job_id: str = typer.Argument(...), as_json: bool = typer.Option(Fa
     """A job's status, progress, loss curve, metrics and log tail."""
     from ..finetune import jobs
 
-    job = jobs.get(common.config(), job_id)
+    job = jobs.get(common.config(), job_id, store=common.store())
     if as_json:
         common.print_json(_job_dict(job))
         return
@@ -252,7 +252,7 @@ def jobs_cancel(job_id: str = typer.Argument(...)) -> None:
     """Cancel a job; its worker stops at the next step and keeps a checkpoint."""
     from ..finetune import jobs
 
-    job = jobs.cancel(common.config(), job_id, grace_s=5.0)
+    job = jobs.cancel(common.config(), job_id, grace_s=5.0, store=common.store())
     _say(f"job {job.id} cancelled (resume: promptops jobs resume {job.id})")
 
 

@@ -34,7 +34,7 @@ def eval_command(
     cfg = common.config()
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
     progress = None if quiet else BarProgress(common.err_console())
-    report = evaluate(cfg, names or None, models=model_list, ref=ref, repeat=repeat, concurrency=concurrency,
+    report = evaluate(common.project(), names or None, models=model_list, ref=ref, repeat=repeat, concurrency=concurrency,
                       use_cache=not no_cache, progress=progress)
     print_summary(report)
     for path in write_reports(report, json_path=json_path, markdown_path=markdown_path, html_path=html_path):

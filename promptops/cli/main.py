@@ -63,6 +63,8 @@ def main() -> None:
                 exc.show()
             sys.exit(code)
         raise
+    finally:
+        common.close()
 
 def entry() -> None:
     """The console script: :func:`main`, then a quick exit.

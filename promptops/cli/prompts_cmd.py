@@ -21,12 +21,11 @@ def register(app: typer.Typer) -> None:
 
 def list_prompts(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Every prompt with its current version, suite size and target."""
-    from ..history import History
     from ..suites import load_suite
 
     cfg = common.config()
     rows = []
-    for prompt in History(cfg.root, cfg.prompts_dir).list_prompts():
+    for prompt in common.history().list_prompts():
         size = None
         if prompt.suite and (cfg.root / prompt.suite).exists():
             size = len(load_suite(cfg.root / prompt.suite))

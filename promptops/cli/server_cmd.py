@@ -22,6 +22,6 @@ def serve(
     from ..server import create_app
 
     cfg = common.config()
-    app = create_app(cfg, warm_providers=True)
+    app = create_app(common.project(), warm_providers=True)
     common.err_console().print(f"promptops serving {cfg.root} on http://{host}:{port}  (dashboard /, API docs /docs)")
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -28,6 +28,7 @@ from typing import Any
 from .._util.fs import atomic_write
 from ..config import Config
 from ..errors import PromptopsError
+from ..project import Project, using
 
 GOOD_LABELS = {"good", "thumbs_up", "thumbsup", "up", "correct", "positive", "yes", "pass", "accepted"}
 BAD_LABELS = {"bad", "thumbs_down", "thumbsdown", "down", "wrong", "incorrect", "negative", "no", "fail", "rejected"}
@@ -101,7 +102,7 @@ def all_calls(store: Any, name: str) -> list[Any]:
         offset += PAGE
 
 
-def export(config: Config, name: str, *, out: str | Path | None = None, version: str | None = None,
+def export(config: Config | Project, name: str, *, out: str | Path | None = None, version: str | None = None,
            min_examples: int | None = None, val_fraction: float = 0.2, seed: int = 0, store: Any = None,
            history: Any = None) -> ExportResult:
     """Write ``datasets/finetune/<name>/{train,val}.jsonl`` + ``manifest.json`` (or under ``out``).
@@ -110,22 +111,14 @@ def export(config: Config, name: str, *, out: str | Path | None = None, version:
     default: the prompt's best scored version on the main branch, else the working tree.
     Raises :class:`ExportError` when fewer than ``min_examples`` examples remain.
     """
-    from ..history import History
-    from ..store import open_store
-
     if not 0 < val_fraction < 1:
         raise PromptopsError(f"--val-fraction {val_fraction}: must be between 0 and 1")
-    store = store or open_store(config)
-    own_history = history is None
-    history = history or History(config.root, config.prompts_dir)
-    try:
+    with using(config, store=store, history=history) as project:
+        config, store, history = project.config, project.store, project.history
         spec = f"{name}@{version}" if version else (_best_spec(config, name, store, history) or name)
         resolved = history.resolve(spec)
         prompt = resolved.prompt
         suite = history.suite_at(prompt, resolved.commit) if prompt.suite else []
-    finally:
-        if own_history:
-            history.close()
     need = min_examples or config.escalate.min_examples
 
     suite_exact = {_exact(c.vars) for c in suite}

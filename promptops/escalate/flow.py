@@ -9,7 +9,6 @@ cases, latency, cost, and the time it took to deliver.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from ..eval import stats
@@ -35,13 +34,8 @@ class Outcome:
 
 
 def adapter_model_ready(config: Config) -> None:
-    """Let the local provider find this project's adapters by job id, whatever the cwd."""
-    from ..finetune.jobs import adapters_dir
-    from ..providers import local
-
-    path = adapters_dir(config).resolve()
-    if path not in [Path(p).resolve() for p in local.ADAPTER_DIRS]:
-        local.ADAPTER_DIRS.insert(0, path)
+    """Nothing left to do, kept for callers: the local provider finds a project's adapters by job
+    id through the config each call passes (``Config.adapter_dirs``), whatever the cwd."""
 
 
 def compare(config: Config, name: str, job: Any, plateau: PlateauReport, *, store: Any = None,
@@ -58,7 +52,6 @@ def compare(config: Config, name: str, job: Any, plateau: PlateauReport, *, stor
     if best is None:
         raise PromptopsError(f"prompt '{name}' has no scored version to compare with")
     model = job.metrics["model"]
-    adapter_model_ready(config)
     commit = (job.metrics or {}).get("commit") or best.commit
     spec = f"{name}@{commit}" if commit else name
     report = evaluate(config, [spec], models=[model], source=source, branch=config.escalate.branch, repeat=repeat)

@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from ..config import Config
+from ..errors import NotFoundError
+from ..project import Project, using
 
 TARGET_MET = "target met"
 IMPROVING = "improving"
@@ -132,20 +134,19 @@ def _score(run: Any, summary: dict, acc: float, first: datetime) -> VersionScore
                         latency_p50_ms=summary.get("latency_p50_ms"), total=summary.get("total"))
 
 
-def check_prompt(config: Config, prompt: Any, *, store: Any = None, models: list[str] | None = None,
+def check_prompt(config: Config | Project, prompt: Any, *, store: Any = None, models: list[str] | None = None,
                  window: int | None = None, delta: float | None = None) -> list[PlateauReport]:
     """Plateau reports for one prompt (a :class:`promptops.prompts.Prompt`), one per model.
 
     Window and delta: the arguments, else the prompt's ``escalate:`` front matter, else
     ``escalate:`` in promptops.yaml.
     """
-    from ..store import open_store
-
-    store = store or open_store(config)
+    with using(config, store=store) as project:
+        config, store = project.config, project.store
+        runs = store.list_runs(prompt=prompt.name, limit=100_000)
     opts = config.escalate
     window = window or int(prompt.escalate.get("window", opts.window))
     delta = float(delta if delta is not None else prompt.escalate.get("delta", opts.delta))
-    runs = store.list_runs(prompt=prompt.name, limit=100_000)
     models = models or prompt.models_or(config.default_model)
     reports = []
     for model in models:
@@ -157,17 +158,15 @@ def check_prompt(config: Config, prompt: Any, *, store: Any = None, models: list
     return reports
 
 
-def check(config: Config, names: list[str] | None = None, *, store: Any = None) -> list[PlateauReport]:
+def check(config: Config | Project, names: list[str] | None = None, *, store: Any = None) -> list[PlateauReport]:
     """Plateau reports for the named prompts (every prompt with a target or suite when none named)."""
-    from ..errors import NotFoundError
-    from ..history import History
-    from ..store import open_store
+    with using(config, store=store) as project:
+        return _check(project, names)
 
-    history = History(config.root, config.prompts_dir)
-    try:
-        prompts = history.list_prompts()
-    finally:
-        history.close()
+
+def _check(project: Project, names: list[str] | None) -> list[PlateauReport]:
+    config = project.config
+    prompts = project.history.list_prompts()
     by_name = {p.name: p for p in prompts}
     if names:
         missing = [n for n in names if n not in by_name]
@@ -177,5 +176,4 @@ def check(config: Config, names: list[str] | None = None, *, store: Any = None) 
         chosen = [by_name[n] for n in names]
     else:
         chosen = [p for p in prompts if p.suite or p.target is not None]
-    store = store or open_store(config)
-    return [r for p in chosen for r in check_prompt(config, p, store=store)]
+    return [r for p in chosen for r in check_prompt(project, p)]

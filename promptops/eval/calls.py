@@ -47,7 +47,7 @@ async def call_with_retries(config: Config, job: CallSpec, secrets: list[str]) -
     opts = config.model_options(job.model)
     timeout = opts.timeout or config.timeout
     retries = config.max_retries if opts.max_retries is None else opts.max_retries
-    backoff = float(os.environ.get("PROMPTOPS_RETRY_BACKOFF", "0.5"))
+    backoff = config.retry_backoff
     attempt = 0
     while True:
         try:

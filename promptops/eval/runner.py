@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 from ..config import Config
 from ..errors import PromptopsError
+from ..history import History
+from ..project import Project
 from ..providers import is_local
 from ..suites import Case, check_cases
 from .calls import call_with_retries, model_limits, secrets_of
@@ -31,11 +33,12 @@ from .workers import Dispatcher, worker_count
 
 
 
-def load_target(config: Config, name: str, ref: str | None = None, history=None) -> EvalTarget:
-    """The prompt ``name`` (optionally ``name@ref`` or at ``ref``) and its suite at the same ref."""
-    from ..history import History
+def load_target(config: Config | Project, name: str, ref: str | None = None, history=None) -> EvalTarget:
+    """The prompt ``name`` (optionally ``name@ref`` or at ``ref``) and its suite at the same ref.
 
-    history = history or History(config.root, config.prompts_dir)
+    The history: ``history``, else the project's, else one opened over the config."""
+    if history is None:
+        history = config.history if isinstance(config, Project) else History(config.root, config.prompts_dir)
     spec = name if "@" in name or ref is None else f"{name}@{ref}"
     resolved = history.resolve(spec)
     prompt = resolved.prompt

@@ -41,11 +41,11 @@ class CallSpec:
 def worker_count(config, remote_calls: int) -> int:
     """How many worker processes make the remote calls; 0 means this process makes them itself.
 
-    ``PROMPTOPS_WORKERS`` (or ``workers:`` in promptops.yaml) is the number of processes making calls:
-    1 keeps them here, N ≥ 2 starts N workers. By default, one worker per core (at most 8) when there
-    are at least ``MIN_CALLS_PER_WORKER`` calls for each of two or more workers."""
-    setting = os.environ.get("PROMPTOPS_WORKERS") or getattr(config, "workers", None)
-    if setting not in (None, "", "auto"):
+    ``config.workers`` (``workers:`` in promptops.yaml, ``PROMPTOPS_WORKERS``) is the number of
+    processes making calls: 1 keeps them here, N ≥ 2 starts N workers. By default, one worker per
+    core (at most 8) when there are at least ``MIN_CALLS_PER_WORKER`` calls for each of two or more workers."""
+    setting = getattr(config, "workers", None)
+    if setting is not None:
         n = max(1, int(setting))
     else:
         n = min(os.cpu_count() or 1, 8, remote_calls // MIN_CALLS_PER_WORKER)
@@ -76,7 +76,7 @@ def _worker_main(wid: int, config, tasks, conn, n: int, limit: int, secrets: lis
     os.chdir(cwd)
     from ..providers import setup_litellm
 
-    setup_litellm()
+    setup_litellm(config)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

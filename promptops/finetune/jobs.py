@@ -3,7 +3,8 @@
 The record is how everyone else follows a job: status (queued, running, succeeded, failed,
 cancelled), progress, metrics, the pid and a heartbeat. A worker that died without saying so (killed,
 out of memory, machine rebooted) is noticed by :func:`refresh`: its pid is gone (same host) or its
-heartbeat is older than :data:`STALE_S`; the job is then marked failed with that cause.
+heartbeat is older than ``config.job_stale_s`` (``PROMPTOPS_JOB_STALE_S``); the job is then marked
+failed with that cause.
 A failed or cancelled job resumes from its last checkpoint with :func:`resume`.
 
 Import-light: nothing here imports torch; the worker process does.
@@ -26,7 +27,6 @@ from ..errors import PromptopsError
 from ..providers import LOCAL
 from .config import TrainConfig
 
-STALE_S = float(os.environ.get("PROMPTOPS_JOB_STALE_S", "120"))
 ACTIVE = ("queued", "running")
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -160,9 +160,9 @@ def refresh(config: Config, job: Any, *, store: Any = None) -> Any:
     cause = None
     if job.pid and same_host and not worker_alive(job.pid):
         cause = f"the worker process (pid {job.pid}) ended without finishing (killed or crashed)"
-    elif job.heartbeat_at is not None and (_now() - job.heartbeat_at).total_seconds() > STALE_S:
+    elif job.heartbeat_at is not None and (_now() - job.heartbeat_at).total_seconds() > config.job_stale_s:
         age = (_now() - job.heartbeat_at).total_seconds()
-        cause = f"no heartbeat from the worker for {age:.0f} s (limit {STALE_S:.0f} s)"
+        cause = f"no heartbeat from the worker for {age:.0f} s (limit {config.job_stale_s:.0f} s)"
     if cause is None:
         return job
     tail = log_tail(job, 3)

@@ -5,8 +5,10 @@ Reads its job from the store, marks it running (pid, heartbeat), trains with
 one), streams progress into the record about once a second, stops between steps when the record
 says cancelled (or on SIGTERM), and on success copies the adapter to ``<state>/adapters/<job id>``
 and registers it as the model ``local/<base>+<job id>``. Any exception leaves a failed record with
-its cause. ``PROMPTOPS_JOB_TRAINER=module`` swaps in another module with ``train`` (and optionally
-``train_folds``) of the same signatures (tests use a fast fake).
+its cause. The project is ``PROMPTOPS_ROOT`` (set by :func:`jobs.launch`), its settings (the
+heartbeat interval ``job_heartbeat_s``, say) from :func:`promptops.config.load_config`.
+``PROMPTOPS_JOB_TRAINER=module``, a test hook rather than a setting, swaps in another module with
+``train`` (and optionally ``train_folds``) of the same signatures (tests use a fast fake).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from ..config import load_config
 from . import jobs
 from .config import TrainConfig
 
-HEARTBEAT_S = float(os.environ.get("PROMPTOPS_JOB_HEARTBEAT_S", "5"))
 PROGRESS_EVERY_S = 1.0
 CURVE_POINTS = 200
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_config.json", "training_config.json",
@@ -69,7 +70,7 @@ class Worker:
         return self.stop_requested
 
     def _heartbeat(self) -> None:
-        while not self._beating.wait(HEARTBEAT_S):
+        while not self._beating.wait(self.config.job_heartbeat_s):
             try:
                 self.store.update_job(self.job_id, heartbeat_at=jobs._now())
             except Exception as exc:  # noqa: BLE001 - a busy database must not kill training

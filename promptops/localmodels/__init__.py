@@ -6,7 +6,7 @@ generation."""
 
 from .generate import Generated, chat_stop_ids, generate, greedy
 from .load import load, set_pad_token
-from .resolve import ADAPTER_DIRS, EMBEDDED_NAME, adapter_roots, resolve_adapter, resolve_base, smollm2_gguf
+from .resolve import EMBEDDED_NAME, adapter_roots, resolve_adapter, resolve_base, smollm2_gguf, with_adapter_path
 
-__all__ = ["ADAPTER_DIRS", "EMBEDDED_NAME", "Generated", "adapter_roots", "chat_stop_ids", "generate", "greedy",
-           "load", "resolve_adapter", "resolve_base", "set_pad_token", "smollm2_gguf"]
+__all__ = ["EMBEDDED_NAME", "Generated", "adapter_roots", "chat_stop_ids", "generate", "greedy",
+           "load", "resolve_adapter", "resolve_base", "set_pad_token", "smollm2_gguf", "with_adapter_path"]

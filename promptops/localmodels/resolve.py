@@ -8,23 +8,18 @@ llama.cpp). The file is found through the package metadata.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-from ..config import load_config
+from ..config import Config, find_root, load_config
 from ..errors import ModelError
 
-__all__ = ["ADAPTER_DIRS", "EMBEDDED_NAME", "GGUF_FILE", "adapter_roots", "resolve_adapter", "resolve_base",
-           "smollm2_gguf"]
+__all__ = ["EMBEDDED_NAME", "GGUF_FILE", "adapter_roots", "resolve_adapter", "resolve_base", "smollm2_gguf",
+           "with_adapter_path"]
 
 EMBEDDED_NAME = "smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-#: extra folders searched for adapter ids (before ``<state_dir>/adapters``)
-ADAPTER_DIRS: list[Path] = []
-
 
 @lru_cache(maxsize=1)
 def smollm2_gguf() -> Path:
@@ -58,24 +53,40 @@ def resolve_base(spec: str) -> tuple[Path, str | None]:
                      hint="use local/smollm2, local/<HF model folder or .gguf file>[+<adapter>]")
 
 
-def adapter_roots() -> list[Path]:
-    """Where adapter ids are looked up: :data:`ADAPTER_DIRS`, then ``<state_dir>/adapters``."""
-    roots = [Path(p) for p in ADAPTER_DIRS]
+def adapter_roots(dirs: list[Path] | None = None) -> list[Path]:
+    """Where adapter ids are looked up: ``dirs`` (a config's ``adapter_dirs``), else those of the
+    project found from the working directory (or ``PROMPTOPS_ROOT``)."""
+    if dirs is not None:
+        return [Path(p) for p in dirs]
     try:
-        roots.append(load_config().state_path / "adapters")
+        return load_config().adapter_dirs
     except Exception:  # noqa: BLE001 - a broken promptops.yaml should not hide an adapter path
-        roots.append(Path(os.environ.get("PROMPTOPS_ROOT", ".")) / ".promptops" / "adapters")
-    return roots
+        config = Config()
+        config.root = find_root()
+        return config.adapter_dirs
 
 
-def resolve_adapter(spec: str) -> Path:
+def resolve_adapter(spec: str, dirs: list[Path] | None = None) -> Path:
     """The folder of an adapter: ``spec`` itself when it is a folder, else a job id looked up
     under :func:`adapter_roots`."""
     path = Path(spec).expanduser()
     if path.is_dir():
         return path.resolve()
-    for root in adapter_roots():
+    roots = adapter_roots(dirs)
+    for root in roots:
         if (root / spec).is_dir():
             return (root / spec).resolve()
     raise ModelError(f"adapter {spec!r} not found",
-                     hint="give a folder path, or a job id under " + ", ".join(map(str, adapter_roots())))
+                     hint="give a folder path, or a job id under " + ", ".join(map(str, roots)))
+
+
+def with_adapter_path(target: str, dirs: list[Path]) -> str:
+    """``local/<base>+<id>`` with the adapter id replaced by its folder under ``dirs``, when there
+    is one; else ``target`` unchanged (the handler then reports the adapter missing)."""
+    base, plus, adapter = target.partition("+")
+    if not plus or Path(adapter).expanduser().is_dir():
+        return target
+    for root in dirs:
+        if (Path(root) / adapter).is_dir():
+            return f"{base}+{(Path(root) / adapter).resolve()}"
+    return target

@@ -14,7 +14,8 @@ from typing import Any
 
 from .._util.lazy import collector_paused
 from .errors import ProviderError, to_provider_error
-from .registry import LOCAL, spec_for
+from ..localmodels.resolve import with_adapter_path
+from .registry import LOCAL, is_local, spec_for
 
 __all__ = ["Completion", "complete", "setup_litellm"]
 
@@ -36,11 +37,20 @@ _UNPRICED: set[str] = set()  # litellm names litellm has no price for (registere
 _PRICE_CHECKED: set[str] = set()
 
 
-def setup_litellm() -> Any:
+_FULL_LOGGING = False  # Config.litellm_full_logging of the latest setup_litellm(config)
+
+
+def setup_litellm(config: Any = None) -> Any:
     """Import and configure litellm once: quiet, no telemetry, ``local/`` registered, and the
     per-call success logging skipped while no litellm callback is registered (see
-    :func:`_skip_idle_success_logging`)."""
-    global _LITELLM
+    :func:`_skip_idle_success_logging`).
+
+    ``config``: its ``litellm_full_logging`` (``PROMPTOPS_LITELLM_FULL_LOGGING``) keeps that
+    logging on in this process from now on, or turns the skip back on; without a config (a
+    forkserver preload, say) the setting stays as it was: skipped by default."""
+    global _LITELLM, _FULL_LOGGING
+    if config is not None:
+        _FULL_LOGGING = bool(getattr(config, "litellm_full_logging", False))
     if _LITELLM is not None:
         return _LITELLM
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch prices at import
@@ -60,8 +70,7 @@ def setup_litellm() -> Any:
     litellm.custom_provider_map = [
         item for item in litellm.custom_provider_map if item.get("provider") != LOCAL.name
     ] + [{"provider": LOCAL.name, "custom_handler": LocalHandler()}]
-    if not os.environ.get("PROMPTOPS_LITELLM_FULL_LOGGING"):
-        _skip_idle_success_logging(litellm)
+    _skip_idle_success_logging(litellm)
     _LITELLM = litellm
     return litellm
 
@@ -72,8 +81,8 @@ def _skip_idle_success_logging(litellm: Any) -> None:
     After every call litellm builds a "standard logging payload" (a second cost calculation,
     redaction, deep copies) on a background task even when no callback is registered: a third of
     a call's CPU, measured with cProfile against the fake server. The wrapper does nothing
-    while litellm's callback lists are empty and calls the original as soon as one is set.
-    Set ``PROMPTOPS_LITELLM_FULL_LOGGING=1`` to leave litellm untouched."""
+    while litellm's callback lists are empty and calls the original as soon as one is set, or
+    while ``litellm_full_logging`` is on (``PROMPTOPS_LITELLM_FULL_LOGGING=1``)."""
     import litellm.utils as lu
 
     original = getattr(lu, "_client_async_logging_helper", None)
@@ -86,7 +95,7 @@ def _skip_idle_success_logging(litellm: Any) -> None:
             "service_callback", "failure_callback", "_async_failure_callback"))
 
     async def helper(*args: Any, **kwargs: Any) -> None:
-        if has_callbacks():
+        if _FULL_LOGGING or has_callbacks():
             await original(*args, **kwargs)
 
     helper._promptops_wrapped = True  # type: ignore[attr-defined]
@@ -166,7 +175,9 @@ async def complete(model: str, messages: list[dict], params: dict | None = None,
     """
     target, kwargs = call_kwargs(model, params or {}, config)
     secret = kwargs.get("api_key")
-    litellm = setup_litellm()
+    litellm = setup_litellm(config)
+    if config is not None and is_local(target):
+        target = with_adapter_path(target, config.adapter_dirs)  # litellm calls the handler without the config
     if target not in _PRICE_CHECKED and "input_cost_per_token" not in kwargs:
         _ensure_priced(litellm, target)
     start = time.perf_counter()

@@ -5,7 +5,8 @@ Model names (the part after ``local/``):
 - ``smollm2``: the embedded SmolLM2-135M-Instruct GGUF (:func:`promptops.localmodels.smollm2_gguf`);
 - ``<path>``: a Hugging Face model folder or a ``.gguf`` file;
 - ``<base>+<adapter>``: a peft (LoRA) adapter on a base; the adapter is a folder path or an id
-  found under one of :data:`ADAPTER_DIRS`, then ``<state_dir>/adapters/<id>``
+  found under the config's ``adapter_dirs`` (``<state_dir>/adapters/<id>``): :func:`complete`
+  passes its config's, a call without a config uses the project found from the working directory
   (:mod:`promptops.localmodels.resolve`).
 
 Requests that arrive together (collected for ``batching.COLLECT_S`` seconds, up to
@@ -35,12 +36,12 @@ from litellm.types.utils import ModelResponse
 
 from .. import localmodels
 from ..errors import ModelError
-from ..localmodels.resolve import ADAPTER_DIRS, resolve_adapter, resolve_base
+from ..localmodels.resolve import resolve_adapter, resolve_base, with_adapter_path
 from .batching import DEFAULT_MAX_TOKENS, Batcher, GenResult, GenSettings, settings_from_params
 from .registry import LOCAL
 
-__all__ = ["ADAPTER_DIRS", "LocalHandler", "TorchBackend", "Backend", "set_backend", "get_backend",
-           "batcher_for", "resolve_adapter", "resolve_base", "DEFAULT_MAX_TOKENS"]
+__all__ = ["LocalHandler", "TorchBackend", "Backend", "set_backend", "get_backend",
+           "batcher_for", "resolve_adapter", "resolve_base", "with_adapter_path", "DEFAULT_MAX_TOKENS"]
 
 
 class Backend(Protocol):

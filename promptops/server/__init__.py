@@ -1,4 +1,4 @@
-"""The promptops HTTP server (FastAPI) and its dashboard: ``create_app(config)``."""
+"""The promptops HTTP server (FastAPI) and its dashboard: ``create_app(project)`` (a Project or a Config)."""
 
 from .app import create_app
 

@@ -1,4 +1,4 @@
-"""The FastAPI application: ``create_app(config)``.
+"""The FastAPI application: ``create_app(project)``.
 
 A thin layer: routes parse the request, call the library (store, deploy, providers) and return a
 public shape from :mod:`.schemas`. Library errors (:class:`PromptopsError`) become their
@@ -25,7 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..config import Config
 from ..errors import AuthError, PromptopsError, RenderError
-from ..store import Store, open_store
+from ..project import Project
+from ..store import Store
 from .auth import KeyChecker
 from .serving import DEFAULT_TTL, PromptCache
 
@@ -40,29 +41,39 @@ reads need a read key when `server.require_auth` is on. Errors are `{"error", "w
 """
 
 
-def create_app(config: Config, *, store: Store | None = None, cache_ttl: float = DEFAULT_TTL,
+def create_app(project: Project | Config, *, store: Store | None = None, cache_ttl: float = DEFAULT_TTL,
                dashboard: bool = True, warm_providers: bool = False) -> FastAPI:
     """The promptops server for one project (its prompts, git history and database).
 
+    ``project``: a :class:`~promptops.project.Project` (left open: its owner closes it), or a
+    config, for which the app builds a project and closes it at shutdown; ``store`` overrides
+    the project's store.
     ``cache_ttl``: seconds a resolved ``name@label`` is served without asking the store again.
     ``warm_providers``: import litellm in the background at start-up (it takes seconds), so the
     first ``complete`` does not wait for it.
     """
     from .routes import calls, prompts, records
 
-    store = store or open_store(config)
+    owned = not (isinstance(project, Project) and store is None)
+    if owned:  # closed at shutdown; it closes only what it opened, never the given store
+        project = Project(project.config if isinstance(project, Project) else project, store=store)
+    config, store = project.config, project.store  # opened now: a bad database fails at start-up
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if warm_providers:
             from ..providers import setup_litellm
 
-            threading.Thread(target=setup_litellm, name="promptops-warm", daemon=True).start()
+            threading.Thread(target=setup_litellm, kwargs={"config": config}, name="promptops-warm",
+                             daemon=True).start()
         yield
         app.state.prompts.close()
+        if owned:
+            project.close()
 
     app = FastAPI(title="promptops", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+    app.state.project = project
     app.state.config = config
     app.state.store = store
     app.state.prompts = PromptCache(config, store, ttl=cache_ttl)

@@ -3,30 +3,10 @@ deployments, jobs, health)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from ..deps import Filter, LabelQuery, Limit, Offset, ProjectDep, PromptsDep, StoreDep
+from ..schemas import ErrorBody
 
-from fastapi import Depends, Query, Request
-
-from ...store import Store
-from ..schemas import ErrorBody, LABEL_PATTERN, TEXT_PATTERN
-from ..serving import PromptCache
-
-
-async def _store(request: Request) -> Store:
-    return request.app.state.store
-
-
-async def _prompts(request: Request) -> PromptCache:
-    return request.app.state.prompts
-
-
-StoreDep = Annotated[Store, Depends(_store)]
-PromptsDep = Annotated[PromptCache, Depends(_prompts)]
-# Free-text filters: bounded, and without NUL (PostgreSQL refuses it in text).
-Filter = Annotated[str | None, Query(max_length=200, pattern=TEXT_PATTERN)]
-LabelQuery = Annotated[str | None, Query(pattern=LABEL_PATTERN, description="environment label")]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
+__all__ = ["Filter", "LabelQuery", "Limit", "Offset", "ProjectDep", "PromptsDep", "StoreDep", "errors"]
 
 
 def errors(*codes: int) -> dict[int | str, dict]:
