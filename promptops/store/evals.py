@@ -27,12 +27,14 @@ from ..errors import NotFoundError, StoreError
 from .schema import (
     BATCH,
     CACHE_COLUMNS,
+    PROMPT_VERSION_COLUMNS,
     RESULT_COLUMNS,
     RESULT_KEY,
     RUN_COLUMNS,
     RUN_DEFAULTS,
     RUN_REQUIRED,
     RUN_STATUSES,
+    as_utc,
     check,
     decode_time,
     encode_time,
@@ -113,40 +115,57 @@ def _select_list(columns: dict[str, str]) -> str:
     return ", ".join(f"CAST({_q(c)} AS TEXT)" if kind.startswith("json") else _q(c) for c, kind in columns.items())
 
 
-_CASTS: dict[str, Callable[[Any], Any]] = {"int": int, "float": float, "bool": bool}
+def _maybe(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else convert(value)
 
 
-def _encode(value: Any, kind: str, dialect: str) -> Any:
+def _encoder(kind: str, dialect: str) -> Callable[[Any], Any] | None:
+    """How a column's Python value goes to the driver (None: as it is)."""
     if kind == "json":
-        return json.dumps(value)
-    if value is None:
-        return None
+        return json.dumps  # None too: JSON null, as SQLAlchemy writes a non-nullable JSON column
     if kind == "json?":
-        return json.dumps(value)
+        return _maybe(json.dumps)
     if kind == "time":
-        return encode_time(value, dialect)
-    cast = _CASTS.get(kind)
+        return lambda value: encode_time(value, dialect)
     # the drivers take only Python's own scalars (a grader may hand back numpy values)
-    return cast(value) if cast is not None else value
+    cast: Callable[[Any], Any] | None = {"int": int, "float": float, "bool": bool}.get(kind)
+    return None if cast is None else _maybe(cast)
 
 
-def _decode(value: Any, kind: str) -> Any:
-    if value is None:
-        return None
+def _decoder(kind: str) -> Callable[[Any], Any] | None:
+    """How a column's non-NULL value comes back from the driver (None: as it is)."""
     if kind.startswith("json"):
-        return json.loads(value)
-    if kind == "time":
-        return decode_time(value)
-    return bool(value) if kind == "bool" else value
+        return json.loads
+    return {"time": decode_time, "bool": bool}.get(kind)
 
 
-def _decoded(columns: dict[str, str], values: tuple) -> Row:
-    return {c: _decode(v, kind) for (c, kind), v in zip(columns.items(), values)}
+class _Codec:
+    """A table's columns converted for one dialect, in order; ``id`` is the database's to set."""
+
+    def __init__(self, columns: dict[str, str], dialect: str):
+        self.names = [c for c in columns if c != "id"]
+        self._encode = [(c, _encoder(columns[c], dialect)) for c in self.names]
+        self._decode = [(c, _decoder(kind)) for c, kind in columns.items()]
+        self.select = _select_list(columns)
+
+    def encode(self, row: Row) -> tuple:
+        return tuple(row[c] if f is None else f(row[c]) for c, f in self._encode)
+
+    def decode(self, values: tuple) -> Row:
+        return {c: v if f is None or v is None else f(v) for (c, f), v in zip(self._decode, values)}
 
 
-_RUN_FIELDS = [c for c in RUN_COLUMNS if c != "id"]
-_RESULT_FIELDS = [c for c in RESULT_COLUMNS if c != "id"]
-_RESULT_UPDATE = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in _RESULT_FIELDS if c not in RESULT_KEY)
+_RESULT_ALLOWED = set(RESULT_COLUMNS)
+# the upsert rule: a stored result is replaced only when it is an error (a retry on resume)
+_RESULT_UPSERT = (f"ON CONFLICT ({', '.join(RESULT_KEY)}) DO UPDATE SET "
+                  + ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in RESULT_COLUMNS if c not in (*RESULT_KEY, "id"))
+                  + " WHERE eval_results.error IS NOT NULL")
+
+
+def _insert(table: str, columns: dict[str, str], dialect: Dialect, tail: str = "") -> str:
+    names = [c for c in columns if c != "id"]
+    return (f"INSERT INTO {table} ({', '.join(map(_q, names))}) VALUES ({dialect.marks(len(names))})"
+            + (f" {tail}" if tail else ""))
 
 
 class SqlEvalStore:
@@ -165,18 +184,13 @@ class SqlEvalStore:
         self._result_type = result_type
         self._on_close = on_close
         self._d = dialect.name
-        returning = " RETURNING id" if dialect.returning_id else ""
-        self._sql_run = (f"INSERT INTO eval_runs ({', '.join(map(_q, _RUN_FIELDS))}) "
-                         f"VALUES ({dialect.marks(len(_RUN_FIELDS))}){returning}")
-        self._sql_result = (f"INSERT INTO eval_results ({', '.join(map(_q, _RESULT_FIELDS))}) "
-                            f"VALUES ({dialect.marks(len(_RESULT_FIELDS))}) "
-                            f"ON CONFLICT ({', '.join(RESULT_KEY)}) DO UPDATE SET {_RESULT_UPDATE} "
-                            "WHERE eval_results.error IS NOT NULL")
-        self._sql_cache = (f"INSERT INTO cache_entries (key, model, response, created_at) VALUES ({dialect.marks(4)}) "
-                           "ON CONFLICT (key) DO NOTHING")
-        self._sql_version = ("INSERT INTO prompt_versions (name, version, hash, content, path, first_seen) "
-                             f"VALUES ({dialect.marks(6)}) ON CONFLICT (name, hash) DO NOTHING")
-        self._sql_get_run = f"SELECT {_select_list(RUN_COLUMNS)} FROM eval_runs WHERE id = {dialect.mark}"
+        self._runs, self._results = _Codec(RUN_COLUMNS, self._d), _Codec(RESULT_COLUMNS, self._d)
+        self._sql_run = _insert("eval_runs", RUN_COLUMNS, dialect, "RETURNING id" if dialect.returning_id else "")
+        self._sql_result = _insert("eval_results", RESULT_COLUMNS, dialect, _RESULT_UPSERT)
+        self._sql_cache = _insert("cache_entries", CACHE_COLUMNS, dialect, "ON CONFLICT (key) DO NOTHING")
+        self._sql_version = _insert("prompt_versions", PROMPT_VERSION_COLUMNS, dialect,
+                                    "ON CONFLICT (name, hash) DO NOTHING")
+        self._sql_get_run = f"SELECT {self._runs.select} FROM eval_runs WHERE id = {dialect.mark}"
 
     def __repr__(self) -> str:
         return f"SqlEvalStore({self.where!r})"
@@ -204,13 +218,11 @@ class SqlEvalStore:
                 except self._errors:
                     pass
                 if isinstance(exc, self._errors):
-                    verb = "write to" if write else "read"
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    raise StoreError(f"cannot {verb} the database {self.where}: {first}") from None
+                    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    raise StoreError(f"cannot {'write to' if write else 'read'} the database {self.where}: {detail}",
+                                     hint="is the database reachable and writable (promptops.yaml database_url)?"
+                                     ) from None
                 raise
-
-    def _encoded(self, columns: dict[str, str], row: Row, names: list[str]) -> tuple:
-        return tuple(_encode(row[c], columns[c], self._d) for c in names)
 
     # --- prompt versions ---
 
@@ -221,7 +233,7 @@ class SqlEvalStore:
     # --- runs ---
 
     def create_run(self, **fields: Any) -> Any:
-        unknown = set(fields) - set(_RUN_FIELDS)
+        unknown = set(fields) - set(self._runs.names)
         if unknown:
             raise ValueError(f"unknown run fields: {', '.join(sorted(unknown))}")
         missing = [k for k in RUN_REQUIRED if fields.get(k) is None]
@@ -229,18 +241,20 @@ class SqlEvalStore:
             raise ValueError(f"run lacks {', '.join(missing)}")
         row = {**RUN_DEFAULTS, "started_at": utcnow(), **fields}
         check(row["status"], RUN_STATUSES, "run status")
+        for c in ("started_at", "finished_at"):  # handed back as they will be read: aware UTC
+            row[c] = None if row[c] is None else as_utc(row[c])
         with self._transaction(write=True) as cur:
-            cur.execute(self._sql_run, self._encoded(RUN_COLUMNS, row, _RUN_FIELDS))
+            cur.execute(self._sql_run, self._runs.encode(row))
             run_id = cur.fetchone()[0] if self.dialect.returning_id else cur.lastrowid
         return self._run_type(id=run_id, **row)
 
     def find_unfinished_run(self, fingerprint: str) -> Any | None:
         m = self.dialect.mark
         with self._transaction(write=False) as cur:
-            cur.execute(f"SELECT {_select_list(RUN_COLUMNS)} FROM eval_runs WHERE fingerprint = {m} "
+            cur.execute(f"SELECT {self._runs.select} FROM eval_runs WHERE fingerprint = {m} "
                         "AND status IN ('running', 'interrupted') ORDER BY id DESC LIMIT 1", (fingerprint,))
             found = cur.fetchone()
-        return None if found is None else self._run_type(**_decoded(RUN_COLUMNS, found))
+        return None if found is None else self._run_type(**self._runs.decode(found))
 
     def finish_run(self, run_id: int, *, status: str = "finished", summary: dict[str, Any] | None = None) -> Any:
         check(status, RUN_STATUSES, "run status")
@@ -255,7 +269,7 @@ class SqlEvalStore:
                 raise NotFoundError(f"no eval run {run_id!r}")
             cur.execute(self._sql_get_run, (run_id,))
             found = cur.fetchone()
-        return self._run_type(**_decoded(RUN_COLUMNS, found))
+        return self._run_type(**self._runs.decode(found))
 
     # --- results ---
 
@@ -263,8 +277,7 @@ class SqlEvalStore:
         if not rows:
             return
         now = utcnow()
-        allowed = set(RESULT_COLUMNS)
-        values = [self._encoded(RESULT_COLUMNS, result_row(r, now, allowed), _RESULT_FIELDS) for r in rows]
+        values = [self._results.encode(result_row(r, now, _RESULT_ALLOWED)) for r in rows]
         with self._transaction(write=True) as cur:
             for start in range(0, len(values), BATCH):
                 cur.executemany(self._sql_result, values[start:start + BATCH])
@@ -279,10 +292,10 @@ class SqlEvalStore:
 
     def results(self, run_id: int) -> list[Any]:
         with self._transaction(write=False) as cur:
-            cur.execute(f"SELECT {_select_list(RESULT_COLUMNS)} FROM eval_results "
+            cur.execute(f"SELECT {self._results.select} FROM eval_results "
                         f"WHERE run_id = {self.dialect.mark} ORDER BY id", (run_id,))
             rows = cur.fetchall()
-        return [self._result_type(**_decoded(RESULT_COLUMNS, r)) for r in rows]
+        return [self._result_type(**self._results.decode(r)) for r in rows]
 
     # --- response cache ---
 
@@ -301,9 +314,8 @@ class SqlEvalStore:
     def cache_put_many(self, entries: CacheEntries) -> None:
         if not entries:
             return
-        now = utcnow()
-        rows = [self._encoded(CACHE_COLUMNS, {"key": k, "model": m, "response": r, "created_at": now},
-                              list(CACHE_COLUMNS)) for k, (m, r) in entries.items()]
+        now = encode_time(utcnow(), self._d)
+        rows = [(k, m, json.dumps(r), now) for k, (m, r) in entries.items()]  # CACHE_COLUMNS' order
         with self._transaction(write=True) as cur:
             for start in range(0, len(rows), BATCH):
                 cur.executemany(self._sql_cache, rows[start:start + BATCH])
