@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -122,6 +123,22 @@ def test_the_sqlite_paths_run_the_same_pragmas(tmp_path, sqlite_template):
         via_sqlite3 = [conn.execute(f"PRAGMA {n}").fetchone()[0] for n in names]
     assert via_engine == via_sqlite3 == [30000, "wal", 1, 1]  # synchronous NORMAL is 1
     lite.close()
+    db.dispose_engines()
+
+
+def test_one_timestamp_encoding_for_the_orm_and_the_runners_sql(tmp_path, sqlite_template):
+    path = tmp_path / "promptops.db"
+    shutil.copyfile(sqlite_template, path)
+    orm, lite = open_store(f"sqlite:///{path}"), open_lite(f"sqlite:///{path}")
+    when = datetime(2025, 5, 1, 12, 0, 0, 5, tzinfo=timezone(timedelta(hours=2)))
+    fields = dict(prompt="p", version="v", hash="h", fingerprint="fp", started_at=when)
+    orm._add(EvalRun(**fields))  # SQLAlchemy's own insert, through the UTCDateTime column type
+    lite.create_run(**fields)
+    lite.close()
+    with sqlite3.connect(path) as conn:
+        stored = [r[0] for r in conn.execute("SELECT started_at FROM eval_runs ORDER BY id")]
+    assert stored == ["2025-05-01 10:00:00.000005"] * 2  # naive UTC text, fixed width: sorts as time
+    assert [r.started_at for r in orm.list_runs()] == [when, when]
     db.dispose_engines()
 
 

@@ -33,7 +33,6 @@ metadata = SQLModel.metadata
 metadata.naming_convention = NAMING_CONVENTION
 
 
-
 class UTCDateTime(TypeDecorator):
     """A datetime that always comes back aware, in UTC (naive input is taken as UTC), stored as
     :func:`~promptops.store.schema.encode_time` says: the same encoding the runner's SQL writes."""
