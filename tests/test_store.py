@@ -542,7 +542,7 @@ def test_head_revision_constant_matches_the_migrations():
 
 
 def _runner_writes(target) -> int:
-    """The writes an eval makes, through ``target`` (a Store or a LiteStore); returns the run id."""
+    """The writes an eval makes, through ``target`` (a Store or the sqlite3 path); returns the run id."""
     target.record_prompt_version(name="p", version="abc", hash="h1", content="system:\nhi", path="prompts/p.prompt")
     target.record_prompt_version(name="p", version="abc", hash="h1", content="system:\nhi", path="prompts/p.prompt")
     run = target.create_run(prompt="p", version="abc", hash="h1", ref="main", commit="c0ffee", branch="main",
@@ -574,9 +574,20 @@ def _comparable(row) -> dict:
     return data
 
 
+def _orm_results(store: Store, run_id: int) -> list:
+    """A run's results through the ORM (Store.results itself runs the runner's SQL)."""
+    from sqlmodel import select
+
+    from promptops.store.models import EvalResult
+
+    with store.reading() as session:
+        return list(session.exec(select(EvalResult).where(EvalResult.run_id == run_id).order_by(EvalResult.id)))
+
+
 def test_lite_store_writes_what_the_store_writes(tmp_path, sqlite_template):
     """The runner's sqlite3 path and the SQLAlchemy store, same writes, read back through Store."""
-    from promptops.store.lite import LiteStore, open_lite
+    from promptops.store.evals import SqlEvalStore
+    from promptops.store.lite import open_lite
 
     urls = []
     for name in ("orm", "lite"):
@@ -585,16 +596,16 @@ def test_lite_store_writes_what_the_store_writes(tmp_path, sqlite_template):
         shutil.copyfile(sqlite_template, path)
         urls.append(f"sqlite:///{path}")
     lite = open_lite(urls[1])
-    assert isinstance(lite, LiteStore)
+    assert isinstance(lite, SqlEvalStore) and lite.dialect.name == "sqlite"
     before = datetime.now(timezone.utc)
     ids = [_runner_writes(open_store(urls[0])), _runner_writes(lite)]
     stores = [open_store(u) for u in urls]
     runs = [s.get_run(i) for s, i in zip(stores, ids)]
     assert _comparable(runs[0]) == _comparable(runs[1])
     assert runs[1].status == "finished" and before <= runs[1].started_at <= runs[1].finished_at
-    results = [[_comparable(r) for r in s.results(i)] for s, i in zip(stores, ids)]
+    results = [[_comparable(r) for r in _orm_results(s, i)] for s, i in zip(stores, ids)]
     assert results[0] == results[1] and len(results[1]) == 3
-    assert [r.created_at.tzinfo for r in stores[1].results(ids[1])] == [timezone.utc] * 3
+    assert [r.created_at.tzinfo for r in _orm_results(stores[1], ids[1])] == [timezone.utc] * 3
     by_case = {(r["model"], r["case_id"]): r for r in results[1]}
     assert by_case[("m1", "b")]["output"] == "z" and by_case[("m1", "b")]["error"] is None
     assert by_case[("m1", "a")]["output"] == "x" and by_case[("m1", "a")]["vars"] == {"q": "é"}
@@ -605,9 +616,8 @@ def test_lite_store_writes_what_the_store_writes(tmp_path, sqlite_template):
     assert lite.done_keys(ids[1]) == stores[0].done_keys(ids[0]) == stores[1].done_keys(ids[1]) == {
         ("m1", "a", 0), ("m1", "b", 0), ("m2", "a", 0)}
     lite_rows = [vars(r) for r in lite.results(ids[1])]
-    orm_rows = [r.model_dump() for r in stores[1].results(ids[1])]
-    assert [{k: v for k, v in r.items() if k != "created_at"} for r in lite_rows] == \
-        [{k: v for k, v in r.items() if k != "created_at"} for r in orm_rows]
+    orm_rows = [r.model_dump() for r in _orm_results(stores[1], ids[1])]
+    assert lite_rows == orm_rows  # timestamps too: one encoding, both ways
     with pytest.raises(ValueError, match="run status"):
         lite.finish_run(ids[1], status="done")
     with pytest.raises(ValueError, match="lacks"):

@@ -26,6 +26,7 @@ from ..errors import PromptopsError
 from ..history import History
 from ..project import Project
 from ..providers import is_local
+from ..store import EvalStore, open_for_eval
 from ..suites import Case, check_cases
 from .calls import call_with_retries, model_limits, secrets_of
 from .results import CaseResult, EvalReport, EvalTarget, Progress, PromptEval, summarize
@@ -90,11 +91,9 @@ class _Job:
 
 async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: list[str] | None = None,
                          repeat: int = 1, concurrency: int | None = None, use_cache: bool = True,
-                         progress: Progress | None = None, store=None, source: str = "cli",
+                         progress: Progress | None = None, store: EvalStore | None = None, source: str = "cli",
                          branch: str | None = None) -> EvalReport:
     """Score every target on its models (or ``models``), ``repeat`` times per case."""
-    from ..store import open_for_eval
-
     started = time.perf_counter()
     own = store is None
     store = store or open_for_eval(config)
@@ -103,11 +102,11 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
                                concurrency=concurrency, use_cache=use_cache, progress=progress,
                                source=source, branch=branch)
     finally:
-        if own and hasattr(store, "close"):
+        if own:
             store.close()
 
 
-async def _run_eval(config: Config, targets: list[EvalTarget], store, started: float, *, models, repeat: int,
+async def _run_eval(config: Config, targets: list[EvalTarget], store: EvalStore, started: float, *, models, repeat: int,
                     concurrency, use_cache: bool, progress, source: str, branch) -> EvalReport:
     progress = progress or Progress()
     secrets = secrets_of(config)
@@ -294,7 +293,7 @@ class _Writer:
     GROUP_ITEMS = 500
     GROUP_S = 0.1
 
-    def __init__(self, store):
+    def __init__(self, store: EvalStore):
         self.store = store
         self.queue: queue.Queue = queue.Queue()
         self.thread = threading.Thread(target=self._loop, name="promptops-writer", daemon=True)

@@ -5,34 +5,35 @@ default (``.promptops/promptops.db``), PostgreSQL when ``database_url`` says so.
 Alembic's, shipped in ``promptops/store/migrations`` and applied on open; nobody runs them by hand.
 
 This package imports SQLAlchemy only when a name from it is used, so the runner can open an
-up-to-date SQLite database without it (:func:`open_for_eval`, :mod:`promptops.store.lite`).
+up-to-date SQLite database without it (:func:`open_for_eval`, :mod:`promptops.store.lite`). The
+runner depends on :class:`EvalStore` only; :mod:`promptops.store.evals` implements it once, for both.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .evals import EvalStore
+from .lite import open_lite
+
 if TYPE_CHECKING:
     from ..config import Config
-    from .lite import LiteStore
     from .store import ConflictError, Store, hash_key  # noqa: F401
 
-__all__ = ["ConflictError", "Store", "hash_key", "open_for_eval", "open_store"]
+__all__ = ["ConflictError", "EvalStore", "Store", "hash_key", "open_for_eval", "open_store"]
 
 
 def open_store(config_or_url: Config | str) -> Store:
     """Open (creating and migrating as needed) the database of a config, or at a URL."""
-    from .db import open_engine, url_of
+    from .db import open_engine, url_of  # SQLAlchemy: not on the cached eval's path
     from .store import Store
 
     return Store(open_engine(url_of(config_or_url)))
 
 
-def open_for_eval(config: Config) -> Store | LiteStore:
-    """The store an eval writes to: a :class:`~promptops.store.lite.LiteStore` when the database
-    is a SQLite file already at the newest migration, else :func:`open_store`."""
-    from .lite import open_lite
-
+def open_for_eval(config: Config) -> EvalStore:
+    """The store an eval writes to: the runner's SQL over one ``sqlite3`` connection when the
+    database is a SQLite file already at the newest migration, else :func:`open_store`."""
     return open_lite(config.db_url()) or open_store(config)
 
 

@@ -22,13 +22,13 @@ from sqlalchemy.engine.url import URL
 from sqlalchemy.pool import StaticPool
 
 from ..errors import StoreError
+from .lite import BUSY_TIMEOUT_MS, sqlite_pragmas
 from .schema import HEAD_REVISION
 
 if TYPE_CHECKING:
     from ..config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-BUSY_TIMEOUT_MS = 30_000
 # pg_advisory_xact_lock key for migrations: any fixed 64-bit number works, this one is ours.
 PG_MIGRATION_LOCK = 0x70726F6D70746F70  # "promptop"
 
@@ -75,11 +75,8 @@ def _sqlite_engine(url: URL) -> Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, see _on_begin
         cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if not memory:
-            cur.execute("PRAGMA journal_mode = WAL")
-            cur.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; an fsync per checkpoint
-        cur.execute("PRAGMA foreign_keys = ON")
+        for pragma in sqlite_pragmas(memory=memory):
+            cur.execute(pragma)
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -165,8 +162,6 @@ def head_revision(script_location: Path | None = None) -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config(script_location=script_location)).get_current_head()
-
-
 
 
 def at_head(engine: Engine) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from .schema import JOB_STATUSES, KEY_SCOPES, RUN_SOURCES, RUN_STATUSES  # noqa: F401 - re-exported
+from .schema import decode_time, encode_time, utcnow
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -32,28 +33,22 @@ metadata = SQLModel.metadata
 metadata.naming_convention = NAMING_CONVENTION
 
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class UTCDateTime(TypeDecorator):
-    """A datetime that always comes back aware, in UTC (naive input is taken as UTC)."""
+    """A datetime that always comes back aware, in UTC (naive input is taken as UTC), stored as
+    :func:`~promptops.store.schema.encode_time` says: the same encoding the runner's SQL writes."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-        # SQLite would drop the offset anyway; store naive UTC so text comparison stays correct.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        # On SQLite the value is already text (encode_time); SQLAlchemy's DateTime would insist on a datetime.
+        return dialect.type_descriptor(sa.String() if dialect.name == "sqlite" else sa.DateTime(timezone=True))
 
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | str | None:
+        return encode_time(value, dialect.name)
+
+    def process_result_value(self, value: datetime | str | None, dialect: sa.Dialect) -> datetime | None:
+        return decode_time(value)
 
 
 # Plain functions, not the ``dict``/``list`` builtins: pydantic inspects a default factory's

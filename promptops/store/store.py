@@ -21,12 +21,11 @@ from sqlmodel import Session, SQLModel, select
 
 from ..errors import NotFoundError, StoreError
 from .db import shown, write_engine
+from .evals import DIALECTS, Connect, SqlEvalStore
 from .models import (
     JOB_STATUSES,
     KEY_SCOPES,
-    RUN_STATUSES,
     ApiKey,
-    CacheEntry,
     CallLog,
     Deployment,
     EvalResult,
@@ -34,13 +33,9 @@ from .models import (
     Feedback,
     FinetuneJob,
     PromptVersionRow,
-    utcnow,
 )
-
-from .schema import RESULT_KEY, result_row
+from .schema import BATCH
 from .schema import check as _check
-
-BATCH = 500
 
 
 class ConflictError(StoreError):
@@ -55,9 +50,15 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._write = write_engine(engine)
+        self.evals = SqlEvalStore(_pooled(engine), DIALECTS[engine.dialect.name], where=shown(engine.url),
+                                  errors=(engine.dialect.dbapi.Error,), run_type=EvalRun, result_type=EvalResult)
 
     def __repr__(self) -> str:
         return f"Store({shown(self.engine.url)!r})"
+
+    def close(self) -> None:
+        """Nothing to release: the engine and its pool are shared by the process's stores
+        (:func:`promptops.store.db.dispose_engines` closes them)."""
 
     @property
     def dialect(self) -> str:
@@ -75,20 +76,6 @@ class Store:
         """A session in one write transaction: committed on exit, rolled back on error."""
         with Session(self._write, expire_on_commit=False) as session, session.begin():
             yield session
-
-    def _insert(self, model: type[SQLModel]) -> Any:
-        """INSERT for this dialect, so ``on_conflict_do_nothing`` is available."""
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(model.__table__)  # type: ignore[attr-defined]
-
-    def _insert_ignore(self, model: type[SQLModel], keys: Iterable[str], rows: list[dict[str, Any]]) -> None:
-        stmt = self._insert(model).on_conflict_do_nothing(index_elements=list(keys))
-        with self._write.begin() as conn:
-            for start in range(0, len(rows), BATCH):
-                conn.execute(stmt, rows[start:start + BATCH])
 
     def _add(self, row: SQLModel) -> Any:
         """Insert one new row (Core, not the unit of work: a third of the time) and return it."""
@@ -110,13 +97,46 @@ class Store:
             raise NotFoundError(f"no {what} {key!r}")
         return row
 
-    # --- prompt versions ---
+    # --- the runner's tables: one implementation, shared with the sqlite3 path (evals.py) ---
 
     def record_prompt_version(self, *, name: str, version: str, hash: str, content: str, path: str) -> None:
         """Remember a prompt version (a no-op when this name and hash are known)."""
-        row = {"name": name, "version": version, "hash": hash, "content": content, "path": path,
-               "first_seen": utcnow()}
-        self._insert_ignore(PromptVersionRow, ("name", "hash"), [row])
+        self.evals.record_prompt_version(name=name, version=version, hash=hash, content=content, path=path)
+
+    def create_run(self, **fields: Any) -> EvalRun:
+        """Insert an eval run and return it, ``id`` set."""
+        return self.evals.create_run(**fields)
+
+    def find_unfinished_run(self, fingerprint: str) -> EvalRun | None:
+        """The newest run of the same eval that did not finish (to resume), or None."""
+        return self.evals.find_unfinished_run(fingerprint)
+
+    def finish_run(self, run_id: int, *, status: str = "finished", summary: dict[str, Any] | None = None) -> EvalRun:
+        """Set a run's final status (and summary, unless None) and return it."""
+        return self.evals.finish_run(run_id, status=status, summary=summary)
+
+    def add_results(self, rows: list[dict[str, Any]]) -> None:
+        """Insert results in batches. A row whose (run, model, case, repeat) is stored already is
+        skipped, unless the stored one is an error: then the new row (a retry on resume) replaces it."""
+        self.evals.add_results(rows)
+
+    def results(self, run_id: int) -> list[EvalResult]:
+        """A run's results in insertion order."""
+        return self.evals.results(run_id)
+
+    def done_keys(self, run_id: int, *, include_errors: bool = False) -> set[tuple[str, str, int]]:
+        """(model, case_id, repeat_index) already stored; errored rows only with ``include_errors``."""
+        return self.evals.done_keys(run_id, include_errors=include_errors)
+
+    def cache_get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The cached responses among ``keys``."""
+        return self.evals.cache_get_many(keys)
+
+    def cache_put_many(self, entries: dict[str, tuple[str, dict[str, Any]]]) -> None:
+        """Store responses by key: ``{key: (model, response)}``; existing keys are kept."""
+        self.evals.cache_put_many(entries)
+
+    # --- prompt versions and runs, read through the ORM ---
 
     def prompt_versions(self, *, name: str | None = None) -> list[PromptVersionRow]:
         query = select(PromptVersionRow).order_by(PromptVersionRow.id)
@@ -124,29 +144,6 @@ class Store:
             query = query.where(PromptVersionRow.name == name)
         with self.reading() as session:
             return list(session.exec(query))
-
-    # --- eval runs and results ---
-
-    def create_run(self, **fields: Any) -> EvalRun:
-        _check(fields.get("status", "running"), RUN_STATUSES, "run status")
-        return self._add(EvalRun(**fields))
-
-    def find_unfinished_run(self, fingerprint: str) -> EvalRun | None:
-        """The newest run of the same eval that did not finish (to resume), or None."""
-        query = (select(EvalRun).where(EvalRun.fingerprint == fingerprint)
-                 .where(EvalRun.status.in_(("running", "interrupted")))  # type: ignore[attr-defined]
-                 .order_by(EvalRun.id.desc()).limit(1))  # type: ignore[union-attr]
-        with self.reading() as session:
-            return session.exec(query).first()
-
-    def finish_run(self, run_id: int, *, status: str = "finished", summary: dict[str, Any] | None = None) -> EvalRun:
-        _check(status, RUN_STATUSES, "run status")
-        with self.writing() as session:
-            run = _must(session.get(EvalRun, run_id), "eval run", run_id)
-            run.status, run.finished_at = status, utcnow()
-            if summary is not None:
-                run.summary = summary
-        return run
 
     def get_run(self, run_id: int) -> EvalRun:
         return self._get(EvalRun, run_id, "eval run")
@@ -163,53 +160,6 @@ class Store:
             query = query.where(_json_text_contains(EvalRun.models, model))
         with self.reading() as session:
             return list(session.exec(query))
-
-    def add_results(self, rows: list[dict[str, Any]]) -> None:
-        """Insert results in batches. A row whose (run, model, case, repeat) is stored already is
-        skipped, unless the stored one is an error: then the new row (a retry on resume) replaces it."""
-        if not rows:
-            return
-        stmt = self._insert(EvalResult)
-        table = stmt.table
-        retry = {c.key: stmt.excluded[c.key] for c in table.columns if c.key not in (*RESULT_KEY, "id")}
-        stmt = stmt.on_conflict_do_update(index_elements=list(RESULT_KEY), set_=retry,
-                                          where=table.c.error.is_not(None))
-        full = [_result_row(r) for r in rows]
-        with self._write.begin() as conn:
-            for start in range(0, len(full), BATCH):
-                conn.execute(stmt, full[start:start + BATCH])
-
-    def results(self, run_id: int) -> list[EvalResult]:
-        query = select(EvalResult).where(EvalResult.run_id == run_id).order_by(EvalResult.id)
-        with self.reading() as session:
-            return list(session.exec(query))
-
-    def done_keys(self, run_id: int, *, include_errors: bool = False) -> set[tuple[str, str, int]]:
-        """(model, case_id, repeat_index) already stored; errored rows only with ``include_errors``."""
-        query = select(EvalResult.model, EvalResult.case_id, EvalResult.repeat_index).where(
-            EvalResult.run_id == run_id)
-        if not include_errors:
-            query = query.where(EvalResult.error.is_(None))  # type: ignore[union-attr]
-        with self.reading() as session:
-            return {tuple(r) for r in session.exec(query)}  # type: ignore[misc]
-
-    # --- response cache ---
-
-    def cache_get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        table = CacheEntry.__table__  # type: ignore[attr-defined]
-        with self.engine.connect() as conn:
-            for start in range(0, len(keys), BATCH):
-                query = sa.select(table.c.key, table.c.response).where(table.c.key.in_(keys[start:start + BATCH]))
-                out.update({k: v for k, v in conn.execute(query)})
-        return out
-
-    def cache_put_many(self, entries: dict[str, tuple[str, dict[str, Any]]]) -> None:
-        """Store responses by key: ``{key: (model, response)}``; existing keys are kept."""
-        now = utcnow()
-        rows = [{"key": k, "model": m, "response": r, "created_at": now} for k, (m, r) in entries.items()]
-        if rows:
-            self._insert_ignore(CacheEntry, ("key",), rows)
 
     # --- deployments ---
 
@@ -358,6 +308,21 @@ class Store:
         return key
 
 
+def _pooled(engine: Engine) -> Connect:
+    """``connect`` for :class:`SqlEvalStore`: a DB-API connection from the engine's pool (with the
+    engine's PRAGMAs on SQLite), given back after each transaction."""
+
+    @contextmanager
+    def connect() -> Iterator[Any]:
+        conn = engine.raw_connection()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    return connect
+
+
 def hash_key(plain: str) -> str:
     return hashlib.sha256(plain.encode()).hexdigest()
 
@@ -366,10 +331,6 @@ def _must(row: Any, what: str, key: Any) -> Any:
     if row is None:
         raise NotFoundError(f"no {what} {key!r}")
     return row
-
-
-def _result_row(row: dict[str, Any]) -> dict[str, Any]:
-    return result_row(row, utcnow(), set(EvalResult.model_fields))
 
 
 def _json_text_contains(column: Any, item: str) -> Any:
