@@ -14,6 +14,7 @@ import pytest
 from promptops.config import load_config
 from promptops.errors import PromptopsError
 from promptops.escalate import IMPROVING, NO_TARGET, PLATEAUED, TARGET_MET, TOO_LITTLE, check, decide, export
+from promptops.escalate.events import NotPromoted, Promoted
 from promptops.escalate.plateau import VersionScore
 from promptops.store import open_store
 from tests.helpers import CAPITALS, make_project
@@ -226,7 +227,79 @@ def test_promote_if_better_promotes_the_version_the_adapter_was_scored_with(tmp_
                "finetuned_model": "fake/a", "beats_prompt": True,
                "finetuned_row": {"accuracy": scored.accuracy}, "prompt_row": {"accuracy": 0.1},
                "paired": {"mcnemar_p": 1e-6, "alpha": 0.05}}
-        row = promote_if_better(cfg, cmp, "production", say=lambda _: None)
+        said: list = []
+        row = promote_if_better(cfg, cmp, "production", on_event=said.append)
         assert row is not None and row.version == scored.version and row.model == "fake/a"
+        assert said == [Promoted("capital", "production", row)]
         cmp["beats_prompt"] = False
-        assert promote_if_better(cfg, cmp, "staging", say=lambda _: None) is None
+        assert promote_if_better(cfg, cmp, "staging", on_event=said.append) is None
+        assert said[-1] == NotPromoted("capital", "staging",
+                                       "the fine-tuned model does not beat the prompt (p = 1e-06, alpha 0.05)")
+
+
+# --- the flow's events, and how the CLI prints them ---------------------------------------------------
+
+class FakeJob:
+    def __init__(self, status, **kw):
+        self.id, self.status, self.pid, self.log_path, self.error = "j1", status, 42, "/tmp/j1.log", None
+        self.progress, self.metrics = {}, {"model": "local/smollm2+j1"}
+        self.__dict__.update(kw)
+
+
+def test_escalate_reports_each_step_as_an_event_in_order(logged, monkeypatch):
+    """The flow with the job and the adapter's eval stubbed: events, in order, and no printing."""
+    from promptops.escalate import flow
+
+    config, store, _ = logged
+    add_runs(store, [0.5, 0.6, 0.61, 0.6, 0.6])
+    started = []
+    monkeypatch.setattr(flow.jobs, "create", lambda *a, **kw: started.append(kw["extra"]) or FakeJob("queued"))
+
+    def wait(config, job_id, *, store=None, on_update=None):
+        for status in ("running", "succeeded"):
+            on_update(FakeJob(status))
+        return FakeJob("succeeded")
+
+    monkeypatch.setattr(flow.jobs, "wait", wait)
+    cmp = {"prompt": "capital", "cases": 10, "beats_prompt": False, "paired": {"mcnemar_p": 0.5, "alpha": 0.05}}
+    monkeypatch.setattr(flow, "compare", lambda *a, **kw: cmp)
+    seen: list = []
+    [out] = flow.escalate(config, ["capital"], wait=True, auto_promote="production", min_examples=3,
+                          train_overrides={"max_steps": 5}, on_event=seen.append, store=store)
+    assert [type(e).__name__ for e in seen] == ["Exported", "Estimated", "JobStarted", "JobProgress", "JobProgress",
+                                                "JobEnded", "Compared", "NotPromoted"]
+    assert all(e.prompt == "capital" for e in seen)
+    assert seen[0].export is out.export and seen[1].estimate is out.estimate and seen[6].comparison is cmp
+    assert started[0]["version"] == out.export.version and out.promoted is None
+    # without --wait the flow stops once the job is started
+    seen.clear()
+    flow.escalate(config, ["capital"], min_examples=3, on_event=seen.append, store=store)
+    assert [type(e).__name__ for e in seen] == ["Exported", "Estimated", "JobStarted"]
+
+
+def test_cli_prints_the_flow_events_as_before(capsys, tmp_path):
+    from promptops.cli.escalate_cmd import _event_printer
+    from promptops.escalate.events import Exported, JobEnded, JobProgress, JobStarted, NotPromoted, Promoted
+
+    class Export:
+        train, val, out_dir, version, dropped = 6, 2, tmp_path / "ft", "abc123", {"unrated": 1, "duplicate input": 3}
+
+    class Row:
+        version, model, id = "abc123", "local/smollm2+j1", 7
+
+    show = _event_printer()
+    show(Exported("capital", Export()))
+    show(JobStarted("capital", FakeJob("queued")))
+    show(JobProgress("capital", FakeJob("running", progress={"step": 3, "total_steps": 10, "loss": 1.25})))
+    show(JobEnded("capital", FakeJob("failed", error="out of memory")))
+    show(NotPromoted("capital", "production", "the gate says no"))
+    show(Promoted("capital", "production", Row()))
+    assert capsys.readouterr().out.splitlines() == [
+        f"capital: exported 6 train + 2 validation examples to {tmp_path / 'ft'} "
+        "(version abc123; dropped: 3 duplicate input, 1 unrated)",
+        "capital: started job j1 (log /tmp/j1.log); follow it with: promptops jobs show j1",
+        "j1 running  step 3/10  loss 1.250",
+        "capital: job j1 failed: out of memory",
+        "capital: not promoted: the gate says no",
+        "capital@production -> abc123 on local/smollm2+j1 (deployment #7)",
+    ]

@@ -191,10 +191,8 @@ def test_real_lora_job_answers_through_the_local_provider(project, monkeypatch):
                       {"max_steps": 6, "batch_size": 4, "learning_rate": 3e-3, "eval_generate": False})
     done = jobs.wait(config, job.id, poll_s=1, timeout_s=400)
     assert done.status == "succeeded", done.error
-    from promptops.escalate.flow import adapter_model_ready
     from promptops.providers import complete
 
-    adapter_model_ready(config)
     out = asyncio.run(complete(done.metrics["model"], rows[0]["messages"][:2], {"max_tokens": 4, "temperature": 0},
                                config=config))
     assert "Blue" in out.text

@@ -443,12 +443,12 @@ def test_no_key_hash_or_secret_leaves_the_server(client, project):
 def test_demo_serve_phase_on_the_fake_model(tmp_path):
     """The demo phase end to end, with the embedded model's name mapped to the fake server."""
     from promptops.config import ModelOptions
-    from promptops.demo import build_project as build_demo
-    from promptops.demo_serve import phase
+    from promptops.demo.project import build_project as build_demo
+    from promptops.demo.serve import phase
 
-    source = Path(__file__).resolve().parents[1]
-    shas = build_demo(source, tmp_path / "demo", cases=14)
-    traffic = [json.loads(line) for line in (source / "datasets/traffic/snips-intent.jsonl").read_text().splitlines()]
+    shas = build_demo(tmp_path / "demo", cases=14)
+    traffic_file = tmp_path / "demo" / "datasets/traffic/snips-intent.jsonl"
+    traffic = [json.loads(line) for line in traffic_file.read_text().splitlines()]
     truth = {item["vars"]["text"]: item["label"] for item in traffic}
 
     def answer(model, messages):  # right for two thirds of the requests, then a wrong intent

@@ -57,7 +57,43 @@ def escalate(
 
     overrides = {k: v for k, v in (("epochs", epochs), ("max_steps", max_steps)) if v is not None}
     run(cfg, names or None, wait=wait or bool(auto_promote), auto_promote=auto_promote, train_overrides=overrides,
-        min_examples=min_examples, say=_say, table=common.table, on_job_update=_progress_printer())
+        min_examples=min_examples, reports=reports, on_event=_event_printer())
+
+
+def _event_printer():
+    """Render the escalation flow's events (promptops.escalate.events) as lines and tables."""
+    from ..escalate import events as ev
+    from ..escalate.flow import comparison_rows
+
+    progress = _progress_printer()
+
+    def show(e: Any) -> None:
+        if isinstance(e, ev.Exported):
+            x = e.export
+            dropped = ", ".join(f"{n} {w}" for w, n in sorted(x.dropped.items())) or "none"
+            _say(f"{e.prompt}: exported {x.train} train + {x.val} validation examples to {x.out_dir} "
+                 f"(version {x.version}; dropped: {dropped})")
+        elif isinstance(e, ev.Estimated):
+            common.table(f"{e.prompt}: is fine-tuning worth it? (estimate; step time: {e.estimate.step_source})",
+                         ["", "prompt now", "fine-tuned (expected)"], e.estimate.rows())
+        elif isinstance(e, ev.JobStarted):
+            _say(f"{e.prompt}: started job {e.job.id} (log {e.job.log_path}); "
+                 f"follow it with: promptops jobs show {e.job.id}")
+        elif isinstance(e, ev.JobProgress):
+            progress(e.job)
+        elif isinstance(e, ev.JobEnded) and e.job.status != "succeeded":
+            _say(f"{e.prompt}: job {e.job.id} {e.job.status}: {e.job.error or ''}")
+        elif isinstance(e, ev.Compared):
+            common.table(f"{e.prompt}: prompt engineering vs fine-tuning "
+                         f"(measured on {e.comparison['cases']} suite cases)",
+                         ["", "best prompt", "fine-tuned"], comparison_rows(e.comparison))
+        elif isinstance(e, ev.Promoted):
+            d = e.deployment
+            _say(f"{e.prompt}@{e.env} -> {d.version} on {d.model} (deployment #{d.id})")
+        elif isinstance(e, ev.NotPromoted):
+            _say(f"{e.prompt}: not promoted: {e.reason}")
+
+    return show
 
 
 def export(

@@ -4,6 +4,7 @@
 - :mod:`.export`: a chat-JSONL fine-tuning set from logged calls and their feedback (``export``)
 - :mod:`.estimate`: is a fine-tune worth it? (``estimate``)
 - :mod:`.flow`: plateau → export → LoRA job → eval → compare → promote (``escalate``, ``compare``)
+- :mod:`.events`: what the flow reports as it goes, for the CLI and the demo to render
 
 Import-light: nothing here imports torch; the job runs in its own process.
 """

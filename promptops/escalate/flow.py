@@ -4,19 +4,27 @@ The fine-tuned model is scored on the prompt's own regression suite with the sam
 the version that was fine-tuned, and set beside that version on its base model: accuracy with 95 %
 Wilson intervals, the paired difference with its interval and the exact McNemar test on the same
 cases, latency, cost, and the time it took to deliver.
+
+Progress goes out as events (:mod:`.events`) through ``on_event``; nothing here prints.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from ..eval import stats
+from .. import deploy
 from ..config import Config
 from ..errors import PromptopsError
-from .plateau import PlateauReport
-
-Say = Callable[[str], None]
+from ..eval import stats
+from ..eval.evaluate import evaluate
+from ..finetune import TrainConfig, jobs
+from ..store import open_store
+from .estimate import base_latency, estimate
+from .events import (Compared, Estimated, Exported, JobEnded, JobProgress, JobStarted, NotPromoted, OnEvent,
+                     Promoted, ignore)
+from .export import export
+from .plateau import PlateauReport, check
 
 
 @dataclass
@@ -33,18 +41,10 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-def adapter_model_ready(config: Config) -> None:
-    """Nothing left to do, kept for callers: the local provider finds a project's adapters by job
-    id through the config each call passes (``Config.adapter_dirs``), whatever the cwd."""
-
-
 def compare(config: Config, name: str, job: Any, plateau: PlateauReport, *, store: Any = None,
             repeat: int = 1, source: str = "cli") -> dict[str, Any]:
     """Evaluate the job's adapter on the suite (version fine-tuned) and compare it with that version
     on the base model it was scored on (the best prompt)."""
-    from ..eval.evaluate import evaluate
-    from ..store import open_store
-
     store = store or open_store(config)
     if job.status != "succeeded":
         raise PromptopsError(f"job {job.id} is {job.status}; only a succeeded job has a model to evaluate")
@@ -127,71 +127,74 @@ def comparison_rows(cmp: dict[str, Any]) -> list[list[str]]:
 
 def escalate(config: Config, names: list[str] | None = None, *, wait: bool = False, auto_promote: str | None = None,
              train_overrides: dict[str, Any] | None = None, min_examples: int | None = None,
-             say: Say = print, table: Callable[..., None] | None = None,
-             on_job_update: Callable[[Any], None] | None = None, store: Any = None,
+             reports: list[PlateauReport] | None = None, on_event: OnEvent = ignore, store: Any = None,
              source: str = "cli") -> list[Outcome]:
     """Escalate every plateaued prompt among ``names``: export, estimate, start a LoRA job; with
     ``wait`` also evaluate and compare the adapter, and with ``auto_promote`` promote it when it
-    beats the prompt (paired test at ``ci.alpha``) and passes the environment's gate."""
-    from ..finetune import TrainConfig
-    from ..finetune import jobs
-    from ..store import open_store
-    from .estimate import base_latency, estimate
-    from .export import export
-    from .plateau import check
+    beats the prompt (paired test at ``ci.alpha``) and passes the environment's gate.
 
+    ``reports``: the plateau check already made by the caller (else it is made here)."""
     store = store or open_store(config)
+    if reports is None:
+        reports = check(config, names, store=store)
+    train_config = TrainConfig.from_dict(train_overrides or {})
     outcomes = []
-    reports = check(config, names, store=store)
     done: set[str] = set()
     for rep in reports:
         if not rep.plateaued or rep.prompt in done:  # one job per prompt, for its first plateaued model
             continue
         done.add(rep.prompt)
-        out = Outcome(prompt=rep.prompt, plateau=rep)
-        outcomes.append(out)
-        ex = export(config, rep.prompt, store=store, min_examples=min_examples)  # renders with the best version
-        out.export = ex
-        say(f"{rep.prompt}: exported {ex.train} train + {ex.val} validation examples to {ex.out_dir} "
-            f"(version {ex.version}; dropped: {', '.join(f'{n} {w}' for w, n in sorted(ex.dropped.items())) or 'none'})")
-        tc = TrainConfig.from_dict(train_overrides or {})
-        same = [r for r in reports if r.prompt == rep.prompt]
-        est = estimate(prompt=rep.prompt, train_path=ex.train_path, examples=ex.train, train_config=tc,
-                       plateau=rep, store=store, base_latency_ms=base_latency(same, tc.base))
-        out.estimate = est
-        if table:
-            table(f"{rep.prompt}: is fine-tuning worth it? (estimate; step time: {est.step_source})",
-                  ["", "prompt now", "fine-tuned (expected)"], est.rows())
-        job = jobs.create(config, rep.prompt, ex.out_dir, tc, store=store,
-                          extra={"commit": ex.commit, "version": ex.version, "estimate": est.to_dict()})
-        out.job = job
-        say(f"{rep.prompt}: started job {job.id} (log {job.log_path}); follow it with: promptops jobs show {job.id}")
-        if not wait:
-            continue
-        job = jobs.wait(config, job.id, store=store, on_update=on_job_update)
-        out.job = job
-        if job.status != "succeeded":
-            out.notes.append(f"job {job.id} {job.status}: {job.error or ''}")
-            say(f"{rep.prompt}: job {job.id} {job.status}: {job.error or ''}")
-            continue
-        cmp = compare(config, rep.prompt, job, rep, store=store, source=source)
-        out.comparison = cmp
-        if table:
-            table(f"{rep.prompt}: prompt engineering vs fine-tuning (measured on {cmp['cases']} suite cases)",
-                  ["", "best prompt", "fine-tuned"], comparison_rows(cmp))
-        if auto_promote:
-            out.promoted = promote_if_better(config, cmp, auto_promote, say=say)
+        outcomes.append(escalate_prompt(config, rep, [r for r in reports if r.prompt == rep.prompt],
+                                        train_config=train_config, min_examples=min_examples, wait=wait,
+                                        auto_promote=auto_promote, on_event=on_event, store=store, source=source))
     return outcomes
 
 
-def promote_if_better(config: Config, cmp: dict[str, Any], env: str, *, say: Say = print) -> Any:
-    """Promote the fine-tuned model to ``env`` when it beats the prompt; None (with a note) otherwise."""
-    if not cmp["beats_prompt"]:
-        say(f"{cmp['prompt']}: not promoted: the fine-tuned model does not beat the prompt "
-            f"(p = {cmp['paired']['mcnemar_p']:.2g}, alpha {cmp['paired']['alpha']})")
-        return None
-    from .. import deploy  # written alongside; imported only when promoting
+def escalate_prompt(config: Config, plateau: PlateauReport, reports: list[PlateauReport], *,
+                    train_config: TrainConfig, version: str | None = None, min_examples: int | None = None,
+                    wait: bool = False, auto_promote: str | None = None, on_event: OnEvent = ignore,
+                    store: Any = None, source: str = "cli") -> Outcome:
+    """Escalate one plateaued prompt: export its logged calls (rendered with ``version``, by default
+    the best scored one), estimate, start the job; with ``wait`` compare, with ``auto_promote`` promote.
 
+    ``reports``: this prompt's plateau reports on every model (for the base model's latency)."""
+    store = store or open_store(config)
+    name = plateau.prompt
+    out = Outcome(prompt=name, plateau=plateau)
+    ex = export(config, name, store=store, version=version, min_examples=min_examples)
+    out.export = ex
+    on_event(Exported(name, ex))
+    est = estimate(prompt=name, train_path=ex.train_path, examples=ex.train, train_config=train_config,
+                   plateau=plateau, store=store, base_latency_ms=base_latency(reports, train_config.base))
+    out.estimate = est
+    on_event(Estimated(name, est))
+    job = jobs.create(config, name, ex.out_dir, train_config, store=store,
+                      extra={"commit": ex.commit, "version": ex.version, "estimate": est.to_dict()})
+    out.job = job
+    on_event(JobStarted(name, job))
+    if not wait:
+        return out
+    job = jobs.wait(config, job.id, store=store, on_update=lambda j: on_event(JobProgress(name, j)))
+    out.job = job
+    on_event(JobEnded(name, job))
+    if job.status != "succeeded":
+        out.notes.append(f"job {job.id} {job.status}: {job.error or ''}")
+        return out
+    cmp = compare(config, name, job, plateau, store=store, source=source)
+    out.comparison = cmp
+    on_event(Compared(name, cmp))
+    if auto_promote:
+        out.promoted = promote_if_better(config, cmp, auto_promote, on_event=on_event)
+    return out
+
+
+def promote_if_better(config: Config, cmp: dict[str, Any], env: str, *, on_event: OnEvent = ignore) -> Any:
+    """Promote the fine-tuned model to ``env`` when it beats the prompt; None (and a NotPromoted
+    event saying why) otherwise."""
+    if not cmp["beats_prompt"]:
+        on_event(NotPromoted(cmp["prompt"], env, "the fine-tuned model does not beat the prompt "
+                             f"(p = {cmp['paired']['mcnemar_p']:.2g}, alpha {cmp['paired']['alpha']})"))
+        return None
     # the version the adapter was trained and scored with (it need not be the best prompt's version)
     commit = cmp.get("finetuned_commit") or cmp["commit"]
     spec = f"{cmp['prompt']}@{commit}" if commit else cmp["prompt"]
@@ -200,7 +203,7 @@ def promote_if_better(config: Config, cmp: dict[str, Any], env: str, *, say: Say
     try:
         row = deploy.promote(config, spec, env, model=cmp["finetuned_model"], reason=reason)
     except PromptopsError as exc:
-        say(f"{cmp['prompt']}: not promoted: {exc.one_line()}")
+        on_event(NotPromoted(cmp["prompt"], env, exc.one_line()))
         return None
-    say(f"{cmp['prompt']}@{env} -> {row.version} on {row.model} (deployment #{row.id})")
+    on_event(Promoted(cmp["prompt"], env, row))
     return row

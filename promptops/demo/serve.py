@@ -1,6 +1,6 @@
 """Demo phase: promote the best prompt behind the gate, serve it, send traffic, collect feedback.
 
-Called by :mod:`promptops.demo` after every prompt version was evaluated. The gate refuses the
+Called by :func:`promptops.demo.run_demo` after every prompt version was evaluated. The gate refuses the
 best version (it is below the 0.8 target), so it goes to production with ``--force`` and a reason;
 then the real server app (in process) takes the traffic set through
 ``POST /v1/prompts/snips-intent/complete`` on the embedded model, and each call gets the feedback
@@ -15,17 +15,19 @@ import json
 import time
 from typing import Any, Callable
 
+import httpx
+
+from ..deploy import promote
+from ..errors import GateError
+from ..server import create_app
+from ..store import open_store
+
 NAME = "snips-intent"
 CONCURRENCY = 64  # the local provider batches requests that arrive together
 
 
 def phase(*, config: Any, figures: dict, quick: bool, say: Callable[[str], None], table: Any) -> dict:
     """Promote, serve, send traffic with feedback; returns ``{"traffic": {...}}``."""
-    from .deploy import promote
-    from .errors import GateError
-    from .server import create_app
-    from .store import open_store
-
     best = figures["best_prompt"]
     spec = f"{NAME}@{best['commit']}"
     store = open_store(config)
@@ -81,8 +83,6 @@ def phase(*, config: Any, figures: dict, quick: bool, say: Callable[[str], None]
 
 async def _send(app: Any, key: str, traffic: list[dict]) -> list[dict]:
     """Each request: complete, then feedback on the logged call; CONCURRENCY at a time."""
-    import httpx
-
     headers = {"Authorization": f"Bearer {key}"}
     limit = asyncio.Semaphore(CONCURRENCY)
     transport = httpx.ASGITransport(app=app)

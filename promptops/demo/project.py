@@ -1,18 +1,20 @@
-"""The demo behind ``promptops demo``: the loop on real data (snips intents), the embedded model.
+"""The demo's scratch project: a git repository of its own with the suite, the traffic set and
+four versions of the snips-intent prompt committed over time.
 
-It builds a scratch project (a git repository of its own, so this repository is never touched),
-commits several versions of a prompt over time, scores each one with the runner, and goes on
-from there through the loop. Every figure it prints is measured in the run.
+The data ships with the package (``promptops/demo/data``, see its ATTRIBUTION.md), so the demo
+needs no checkout of the promptops repository.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Callable
 
-from .config import load_config
+import git
+
+from ..errors import PromptopsError
 
 INTENTS = ["AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic", "RateBook",
            "SearchCreativeWork", "SearchScreeningEvent"]
@@ -68,26 +70,34 @@ escalate:
 FINETUNE_VERSION = 2
 
 
+DATA = files(__package__).joinpath("data")  # packaged: snips-intent/, traffic/, ATTRIBUTION.md
+
+
 def prompt_text(body: str) -> str:
+    """The .prompt file of one version: the shared front matter, then ``body``."""
     return _FRONT.format(labels=", ".join(INTENTS)) + body
 
 
-def build_project(source_root: Path, workdir: Path, *, cases: int | None = None) -> list[str]:
-    """A fresh scratch repository with the suite and the prompt committed in several versions."""
-    import git
+def build_project(workdir: Path, *, cases: int | None = None) -> list[str]:
+    """A fresh scratch repository at ``workdir`` with the suite and the prompt committed in several
+    versions; returns the commits, oldest first. ``cases``: keep about this many suite cases.
 
+    A folder left by an earlier demo is replaced; any other non-empty folder is refused."""
+    workdir = Path(workdir)
     if workdir.exists():
+        _check_replaceable(workdir)
         shutil.rmtree(workdir)
-    (workdir / "prompts").mkdir(parents=True)
-    shutil.copytree(source_root / "datasets" / "snips-intent", workdir / "datasets" / "snips-intent")
-    shutil.copytree(source_root / "datasets" / "traffic", workdir / "datasets" / "traffic")
+    workdir.mkdir(parents=True)
+    # first, so a run stopped half-way still leaves a folder the next run recognises as its own
+    (workdir / "promptops.yaml").write_text(CONFIG, encoding="utf-8")
+    (workdir / "prompts").mkdir()
+    _copy(DATA, workdir / "datasets")
     if cases:
         path = workdir / "datasets" / "snips-intent" / "cases.jsonl"
         lines = path.read_text(encoding="utf-8").splitlines()
         per_intent = max(1, cases // len(INTENTS))
-        kept = [line for i, line in enumerate(lines) if i % 20 < per_intent]
+        kept = [line for i, line in enumerate(lines) if i % 20 < per_intent]  # the file holds 20 per intent, in order
         path.write_text("\n".join(kept) + "\n", encoding="utf-8")
-    (workdir / "promptops.yaml").write_text(CONFIG, encoding="utf-8")
     (workdir / ".gitignore").write_text(".promptops/\n", encoding="utf-8")
     repo = git.Repo.init(workdir, initial_branch="main")
     with repo.config_writer() as cw:
@@ -102,40 +112,22 @@ def build_project(source_root: Path, workdir: Path, *, cases: int | None = None)
     return shas
 
 
-def run_demo(*, source_root: Path, workdir: Path, quick: bool, say: Callable[[str], None], table) -> dict:
-    """Run every phase of the demo; returns the measured figures."""
-    from .eval.evaluate import evaluate
-    from .history import History
+def _check_replaceable(workdir: Path) -> None:
+    if not workdir.is_dir():
+        raise PromptopsError(f"{workdir} exists and is not a folder", hint="pick another --workdir")
+    marker = workdir / "promptops.yaml"
+    if any(workdir.iterdir()) and not (marker.is_file() and marker.read_text(encoding="utf-8") == CONFIG):
+        raise PromptopsError(f"{workdir} is not empty and was not made by the demo; it would be deleted",
+                             hint="pick another --workdir, or remove that folder yourself")
 
-    workdir = Path(workdir).resolve()
-    say(f"== 1. A prompt in git: {len(VERSIONS)} versions of snips-intent, committed over time ({workdir})")
-    shas = build_project(Path(source_root), workdir, cases=35 if quick else None)
-    config = load_config(workdir)
-    history = History(config.root, config.prompts_dir)
-    versions = history.versions("snips-intent")
-    table(None, ["version", "commit", "message"],
-          [[v.version, v.commits[0].sha[:10], v.commits[0].message] for v in versions])
 
-    say("== 2. Score every version on its regression suite with the embedded model (local/smollm2)")
-    scores = []
-    for sha, (message, _) in zip(shas, VERSIONS):
-        report = evaluate(config, [f"snips-intent@{sha}"], source="demo", branch="main")
-        s = report.summaries[0]
-        scores.append({"version": s.version, "commit": sha, "message": message, "accuracy": s.accuracy,
-                       "ci_low": s.ci_low, "ci_high": s.ci_high, "total": s.total, "duration_s": s.duration_s})
-    table(None, ["version", "change", "accuracy", "95% CI", "cases"],
-          [[r["version"], r["message"], f"{100 * r['accuracy']:.1f}%",
-            f"{100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f}%", r["total"]] for r in scores])
-    best = max(scores, key=lambda r: r["accuracy"])
-    say(f"best prompt: {best['version']} at {100 * best['accuracy']:.1f}% (target 80%)")
-    figures = {"prompt_versions": scores, "best_prompt": best, "finetune_version": shas[FINETUNE_VERSION]}
-    from .demo_escalate import phase as escalate_phase
-    from .demo_serve import phase as serve_phase
-
-    for phase in (serve_phase, escalate_phase):
-        figures.update(phase(config=config, figures=figures, quick=quick, say=say, table=table) or {})
-    out = workdir / "figures.json"
-    out.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
-    say(f"== Done: every figure above is in {out}")
-    return figures
-
+def _copy(src: Traversable, dest: Path) -> None:
+    """Copy a packaged folder through importlib.resources (works from a wheel or a zip alike)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in src.iterdir():
+        if item.name.startswith((".", "__")):
+            continue
+        if item.is_dir():
+            _copy(item, dest / item.name)
+        else:
+            (dest / item.name).write_bytes(item.read_bytes())
