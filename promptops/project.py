@@ -22,14 +22,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Config, load_config
-from .deploy import label_commit
 from .history import History
 from .store import open_store
 
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["Project", "using"]
+__all__ = ["Project", "database_exists", "using"]
+
+
+def database_exists(config: Config) -> bool:
+    """False for a SQLite database file that does not exist yet (another URL is assumed to exist)."""
+    url = config.db_url()
+    return not (url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists())
 
 
 class Project:
@@ -77,7 +82,10 @@ class Project:
         """The commit ``name@label`` points at, None without such a label.
 
         Looked up without creating a database that does not exist yet."""
-        return label_commit(self.config, name, label)
+        if self._store is None and not database_exists(self.config):
+            return None  # no database yet, so no labels; do not create one just to look
+        row = self.store.current_deployment(name, label)
+        return row.commit if row is not None else None
 
     def close(self) -> None:
         """Close the history and store this project opened (given ones stay open)."""

@@ -17,7 +17,7 @@ from promptops.escalate import IMPROVING, NO_TARGET, PLATEAUED, TARGET_MET, TOO_
 from promptops.escalate.events import NotPromoted, Promoted
 from promptops.escalate.plateau import VersionScore
 from promptops.store import open_store
-from tests.helpers import CAPITALS, make_project
+from tests.helpers import make_project
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PROMPTOPS_ROOT": ""}
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)

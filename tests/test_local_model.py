@@ -214,7 +214,7 @@ def test_adapter_loads_by_job_id(tiny_folder, tmp_path, monkeypatch):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from promptops.localmodels import generate, load, resolve
+    from promptops.localmodels import generate, load
 
     cfg = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], init_lora_weights=True)
     get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_folder), cfg).save_pretrained(

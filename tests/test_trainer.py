@@ -272,7 +272,7 @@ def test_three_folds_give_three_scores_and_their_spread(tok, tmp_path):
 def test_smoke_on_the_embedded_model(tmp_path):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        from promptops.embedded import smollm2_gguf
+        from promptops.localmodels import smollm2_gguf
         smollm2_gguf()
     except Exception as exc:  # pragma: no cover
         pytest.skip(f"embedded model not installed: {exc}")

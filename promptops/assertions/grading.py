@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import AssertionType, Check, GradeContext, GradeError, GradeResult
-from .registry import NOT_PREFIX, assertion_types, lookup, registry
+from .registry import assertion_types, lookup, registry
 
 COMMON_KEYS = frozenset({"type", "value", "weight", "threshold", "description"})
 _PLACEHOLDER = re.compile(r"\{\{\s*(expected|vars\.([A-Za-z_][A-Za-z0-9_]*))\s*\}\}")

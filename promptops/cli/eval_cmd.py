@@ -31,7 +31,7 @@ def eval_command(
     from .progress import BarProgress
     from .summary import print_summary
 
-    cfg = common.config()
+    common.config()  # a bad promptops.yaml fails here, before anything runs
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
     progress = None if quiet else BarProgress(common.err_console())
     report = evaluate(common.project(), names or None, models=model_list, ref=ref, repeat=repeat, concurrency=concurrency,

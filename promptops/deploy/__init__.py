@@ -24,12 +24,12 @@ import copy
 import re
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GateError, NotFoundError, PromptopsError, RefError
 from ..history import History, Resolved
 from ..history.git import GitRepo
+from ..project import Project
 from ..prompts import Prompt, parse_prompt
 from ..store import open_store
 from .audit import TAG_PREFIX, actor_of, label_lock, make_tag_object, point_tag, tag_message, tag_name
@@ -73,15 +73,7 @@ def current_labels(config: Config, name: str | None = None, *, store: Store | No
 
 def label_commit(config: Config, name: str, label: str) -> str | None:
     """The commit label ``label`` of prompt ``name`` points at (for ``name@label``); None if no such label."""
-    if _no_database(config):
-        return None  # no database yet, so no labels; do not create one just to look
-    return _commit_of(_open(config, None), name, label)
-
-
-def _no_database(config: Config) -> bool:
-    """A SQLite database file that does not exist yet (another URL is assumed to exist)."""
-    url = config.db_url()
-    return url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists()
+    return Project(config).label_commit(name, label)
 
 
 def _commit_of(store: Store, name: str, label: str) -> str | None:

@@ -6,9 +6,8 @@ importing the runner (and the runner imports the workers without a cycle)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-from typing import Any, Protocol
+from typing import Protocol
 
 from .._util.secrets import redact, secrets_of  # noqa: F401 - secrets_of re-exported: the runner imports it here
 from ..config import Config

@@ -13,13 +13,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import queue
-import random
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
 
 from ..config import Config
 from ..errors import PromptopsError
