@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from ._util import yamlsafe
+from .assertions import validate_assertion
 from .errors import PromptFileError, RenderError
 
 ROLES = ("system", "user", "assistant")
@@ -452,8 +453,6 @@ def _inputs(raw: Any, where: str) -> dict[str, InputSpec]:
 
 
 def _check_assertion(spec: Any, where: str) -> None:
-    from .assertions import validate_assertion
-
     try:
         validate_assertion(spec)
     except ValueError as exc:

@@ -20,6 +20,7 @@ import yaml
 
 from ._util import yamlsafe
 from ._util.text import lone_surrogate_at
+from .assertions import assertion_types, validate_assertion
 from .errors import RenderError, SuiteError
 from .prompts import check_variables
 
@@ -182,7 +183,6 @@ def _parse_csv(text: str, name: str) -> list[Case]:
 
 def _expected_assertion(text: str) -> dict[str, Any] | None:
     """``type:value`` in an __expected cell is an assertion when ``type`` is a registered one."""
-    from .assertions import assertion_types
 
     head, sep, rest = text.partition(":")
     if sep and head.strip() in assertion_types():
@@ -194,8 +194,6 @@ def _expected_assertion(text: str) -> dict[str, Any] | None:
 
 
 def _case(row: Any, where: str) -> Case:
-    from .assertions import validate_assertion
-
     if not isinstance(row, dict):
         raise SuiteError("a case must be a mapping with 'vars'", where=where)
     if bad := lone_surrogate_at(row):
@@ -239,7 +237,7 @@ def check_cases(cases: list[Case], prompt) -> None:
         if missing:
             raise SuiteError(f"case '{case.id}' lacks variable(s) {', '.join(missing)} that prompt "
                              f"'{prompt.name}' needs", where=case.where,
-                             hint=f"add them under vars, or fix the prompt's input")
+                             hint="add them under vars, or fix the prompt's input")
         try:
             check_variables(prompt, case.vars, strict=False)
         except RenderError as exc:  # a wrong type: name the case's line, not the prompt file

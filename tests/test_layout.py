@@ -15,11 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "promptops"
 MAX_LINES = 450
 
-# Function-level imports of promptops modules that stay, each for a reason the layering can't remove.
-LAZY_INTERNAL_ALLOWED = {
-    # `import promptops` stays free: the HTTP client (httpx) loads on first use of `promptops.Client`
-    ("promptops/__init__.py", "promptops.client"),
-}
+# Third-party libraries that take a noticeable share of a second (or much more) to import. A
+# promptops module that imports one at its top is an adapter of it; only such modules may be
+# imported inside a function, so that `promptops --help` and a cached eval never pay for them.
+HEAVY = {"litellm", "torch", "transformers", "peft", "accelerate", "sqlalchemy", "sqlmodel", "alembic",
+         "fastapi", "starlette", "uvicorn", "git", "httpx", "ray", "openai", "numpy", "playwright"}
 
 
 def _modules() -> dict[str, Path]:
@@ -42,6 +42,27 @@ def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _third_party_at_top(path: Path) -> set[str]:
+    """Top-level names of the libraries a module imports outside functions."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                continue
+            if isinstance(child, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and not child.level and child.module:
+                names.add(child.module.split(".")[0])
+            visit(child)
+
+    visit(tree)
+    return names
 
 
 def _imports(module: str, path: Path) -> list[tuple[str, bool, int]]:
@@ -87,6 +108,29 @@ def _imports(module: str, path: Path) -> list[tuple[str, bool, int]]:
 
 
 GRAPH = {m: _imports(m, p) for m, p in MODULES.items()}
+
+
+def _heavy_modules() -> dict[str, str]:
+    """promptops module -> the heavy library its import loads (at its top, through a promptops
+    module it imports at its top, or through its parent packages)."""
+    heavy = {m: sorted(_third_party_at_top(p) & HEAVY)[0] for m, p in MODULES.items()
+             if _third_party_at_top(p) & HEAVY}
+    changed = True
+    while changed:
+        changed = False
+        for m in MODULES:
+            if m in heavy:
+                continue
+            parents = [".".join(m.split(".")[:i]) for i in range(1, m.count(".") + 1)]
+            for t in [t for t, inner, _ in GRAPH[m] if not inner] + parents:
+                if t in heavy and t != m:
+                    heavy[m] = heavy[t]
+                    changed = True
+                    break
+    return heavy
+
+
+HEAVY_MODULES = _heavy_modules()
 
 
 def _cycles() -> list[list[str]]:
@@ -139,10 +183,19 @@ def test_no_import_cycle_among_promptops_modules() -> None:
 
 
 def test_internal_modules_are_imported_at_the_top() -> None:
+    # an import inside a function is kept only where it defers a heavy library (the module is
+    # that library's adapter, or leads to one); any other would only hide the graph
     hidden = sorted(f"{MODULES[m].relative_to(ROOT)}:{line} imports {t}"
                     for m, imports in GRAPH.items() for t, inner, line in imports
-                    if inner and (str(MODULES[m].relative_to(ROOT)), t) not in LAZY_INTERNAL_ALLOWED)
+                    if inner and t not in HEAVY_MODULES)
     assert hidden == []
+
+
+def test_the_commands_and_the_root_package_import_no_heavy_library() -> None:
+    # what `promptops --help` and `import promptops` load: their cost is the start-up figure
+    for module in ("promptops", "promptops.cli.main", "promptops.config", "promptops.prompts",
+                   "promptops.eval.runner", "promptops.store", "promptops.providers", "promptops.history"):
+        assert module not in HEAVY_MODULES, (module, HEAVY_MODULES.get(module))
 
 
 def test_no_module_over_the_size_limit() -> None:

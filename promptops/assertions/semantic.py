@@ -17,6 +17,8 @@ import re
 import threading
 from typing import Any
 
+from promptops import providers  # lazy: it imports litellm
+
 from .base import Check, Family, GradeError, GradeResult, as_strings, clip
 from .structured import find_json
 
@@ -144,8 +146,6 @@ async def llm_rubric(output: str, value: Any, check: Check) -> GradeResult:
         reply = check.ctx.judge(model, messages)
         text = await reply if inspect.isawaitable(reply) else reply
     else:
-        from promptops import providers  # lazy: it imports litellm
-
         try:
             completion = await providers.complete(model, messages, {"temperature": 0}, config=check.ctx.config)
         except Exception as exc:  # a provider failure is an ungradable assertion, not a crash

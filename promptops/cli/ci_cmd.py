@@ -9,7 +9,10 @@ import typer
 
 from .._util.fmt import p_value
 from .._util.fs import atomic_write
+from ..ci import post_comment, render_error, run_ci
+from ..errors import GateError, PromptopsError
 from . import common
+from .progress import BarProgress
 
 
 def register(app: typer.Typer) -> None:
@@ -34,16 +37,12 @@ def ci_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score base vs head of every touched prompt, write the PR comment, fail on gates."""
-    from ..ci import render_error, run_ci
-    from ..errors import GateError, PromptopsError
 
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
     try:
         cfg = common.config()
         progress = None
         if not quiet:
-            from .progress import BarProgress
-
             progress = BarProgress(common.err_console())
         result = run_ci(cfg, base, head, models=model_list, fail_on=fail_on, max_drop=max_drop, alpha=alpha,
                         record=record, use_cache=not no_cache, concurrency=concurrency, progress=progress)
@@ -99,8 +98,6 @@ def _deliver(body: str, comment: str | None, post: bool) -> None:
         _write(comment, body)
         common.err_console().print(f"wrote {comment}", markup=False)
     if post:
-        from ..ci import post_comment
-
         outcome = post_comment(body)
         if outcome.ok:
             common.err_console().print(f"{outcome.action} the pull request comment {outcome.url or ''}".rstrip(),
@@ -111,8 +108,6 @@ def _deliver(body: str, comment: str | None, post: bool) -> None:
 
 
 def _write(path: str, text: str) -> None:
-    from ..errors import PromptopsError
-
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

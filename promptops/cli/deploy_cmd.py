@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from .. import deploy
+from ..errors import PromptopsError
 from . import common
 
 keys_app = typer.Typer(name="keys", no_args_is_help=True, help="Server API keys: create, list, revoke.")
@@ -27,7 +29,6 @@ def promote(
     actor: Optional[str] = typer.Option(None, "--actor", help="Who (default: git user.name, then $USER)."),
 ) -> None:
     """Point an environment label at a prompt version, if its eval score passes the gate."""
-    from .. import deploy
 
     cfg = common.config()
     name = spec.partition("@")[0].strip()
@@ -52,7 +53,6 @@ def rollback(
     actor: Optional[str] = typer.Option(None, "--actor", help="Who (default: git user.name, then $USER)."),
 ) -> None:
     """Return an environment label to the version and model it had before its latest move."""
-    from .. import deploy
 
     row = deploy.rollback(common.config(), name, env, actor=actor, reason=reason)
     common.console().print(f"{name}@{env} -> {row.version} on {row.model} (commit {(row.commit or '')[:10]}; "
@@ -65,7 +65,6 @@ def deployments(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Current labels of every prompt and environment, and the full history of label moves."""
-    from .. import deploy
 
     cfg = common.config()
     history = deploy.deployments(cfg, name, env)
@@ -106,7 +105,6 @@ def keys_create(
     name: str = typer.Option("", "--name", help="A label for the key (who or what uses it)."),
 ) -> None:
     """Create an API key; it is printed once, only its hash is stored."""
-    from ..errors import PromptopsError
     from ..store.models import KEY_SCOPES
 
     if scope not in KEY_SCOPES:
@@ -120,9 +118,9 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """API keys (never the key itself: id, name, prefix, scope, created, revoked)."""
-    from ..store.models import ApiKeyPublic
-
     from rich.markup import escape
+
+    from ..store.models import ApiKeyPublic
 
     rows = [ApiKeyPublic.model_validate(k, from_attributes=True) for k in common.store().list_api_keys()]
     if as_json:

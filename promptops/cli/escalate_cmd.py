@@ -6,6 +6,13 @@ from typing import Any, List, Optional
 
 import typer
 
+from ..escalate import PLATEAUED
+from ..escalate import check as plateau_check
+from ..escalate import events as ev
+from ..escalate import export as export_examples
+from ..escalate.flow import comparison_rows
+from ..escalate.flow import escalate as escalate_prompts
+from ..finetune import TrainConfig, jobs
 from . import common
 
 jobs_app = typer.Typer(name="jobs", help="Fine-tune jobs: list, show, cancel, resume.", invoke_without_command=True)
@@ -34,7 +41,6 @@ def escalate(
     as_json: bool = typer.Option(False, "--json", help="Print the plateau reports as JSON."),
 ) -> None:
     """Find prompts that plateaued below their target; fine-tune a small model for them."""
-    from ..escalate import PLATEAUED, check as plateau_check
 
     cfg = common.config()
     reports = plateau_check(common.project(), names or None)
@@ -53,17 +59,15 @@ def escalate(
     if not plateaued:
         _say("nothing has plateaued; nothing to escalate")
         return
-    from ..escalate.flow import escalate as run
 
     overrides = {k: v for k, v in (("epochs", epochs), ("max_steps", max_steps)) if v is not None}
-    run(cfg, names or None, wait=wait or bool(auto_promote), auto_promote=auto_promote, train_overrides=overrides,
-        min_examples=min_examples, reports=reports, on_event=_event_printer())
+    escalate_prompts(cfg, names or None, wait=wait or bool(auto_promote), auto_promote=auto_promote,
+                     train_overrides=overrides, min_examples=min_examples, reports=reports,
+                     on_event=_event_printer())
 
 
 def _event_printer():
     """Render the escalation flow's events (promptops.escalate.events) as lines and tables."""
-    from ..escalate import events as ev
-    from ..escalate.flow import comparison_rows
 
     progress = _progress_printer()
 
@@ -105,10 +109,8 @@ def export(
     seed: int = typer.Option(0, "--seed", help="Seed of the train/validation split."),
 ) -> None:
     """Build a chat-JSONL fine-tuning set from the prompt's logged calls and their feedback."""
-    from ..escalate import export as run
-
-    res = run(common.project(), name, out=out, version=version, min_examples=min_examples,
-              val_fraction=val_fraction, seed=seed)
+    res = export_examples(common.project(), name, out=out, version=version, min_examples=min_examples,
+                          val_fraction=val_fraction, seed=seed)
     counts = res.manifest["counts"]
     _say(f"{name}: {res.train} train + {res.val} validation examples -> {res.out_dir} (version {res.version}; "
          f"{counts['corrected']} corrected, {counts['rated_good']} rated good, from {counts['logged_calls']} logged calls)")
@@ -139,7 +141,6 @@ def finetune(
     resume: Optional[str] = typer.Option(None, "--resume", metavar="JOB_ID", help="Resume a failed or cancelled job."),
 ) -> None:
     """Start a LoRA fine-tune job in its own process; the adapter becomes local/<base>+<job id>."""
-    from ..finetune import TrainConfig, jobs
 
     cfg = common.config()
     if resume:
@@ -218,7 +219,6 @@ def jobs_list(
     """List fine-tune jobs (a job whose worker died is marked failed here)."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..finetune import jobs
 
     rows = jobs.list_jobs(common.config(), prompt=prompt, store=common.store())
     if as_json:
@@ -233,7 +233,6 @@ def jobs_list(
 @jobs_app.command("show")
 def jobs_show(job_id: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """A job's status, progress, loss curve, metrics and log tail."""
-    from ..finetune import jobs
 
     job = jobs.get(common.config(), job_id, store=common.store())
     if as_json:
@@ -243,8 +242,6 @@ def jobs_show(job_id: str = typer.Argument(...), as_json: bool = typer.Option(Fa
 
 
 def _show(job: Any) -> None:
-    from ..finetune import jobs
-
     m = job.metrics or {}
     _say(_progress_line(job))
     _say(f"prompt {job.prompt}  base {job.base_model}  dataset {job.dataset}")
@@ -286,7 +283,6 @@ def _fmt(v: Any) -> str:
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: str = typer.Argument(...)) -> None:
     """Cancel a job; its worker stops at the next step and keeps a checkpoint."""
-    from ..finetune import jobs
 
     job = jobs.cancel(common.config(), job_id, grace_s=5.0, store=common.store())
     _say(f"job {job.id} cancelled (resume: promptops jobs resume {job.id})")
@@ -295,7 +291,6 @@ def jobs_cancel(job_id: str = typer.Argument(...)) -> None:
 @jobs_app.command("resume")
 def jobs_resume(job_id: str = typer.Argument(...), wait: bool = typer.Option(False, "--wait")) -> None:
     """Rerun a failed or cancelled job from its last checkpoint."""
-    from ..finetune import jobs
 
     cfg = common.config()
     job = jobs.resume(cfg, job_id)

@@ -6,7 +6,11 @@ from typing import List, Optional
 
 import typer
 
+from ..eval.evaluate import evaluate
+from ..reports import write_reports
 from . import common
+from .progress import BarProgress
+from .summary import print_summary
 
 
 def register(app: typer.Typer) -> None:
@@ -26,10 +30,6 @@ def eval_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score prompts against their regression suites on several models."""
-    from ..eval.evaluate import evaluate
-    from ..reports import write_reports
-    from .progress import BarProgress
-    from .summary import print_summary
 
     common.config()  # a bad promptops.yaml fails here, before anything runs
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..scaffold import init_project
 from . import common
 
 
@@ -16,7 +17,6 @@ def register(app: typer.Typer) -> None:
 def init(folder: Path = typer.Argument(Path("."), help="Folder to set up (created if missing)."),
          force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
     """Create promptops.yaml, an example prompt and suite, .gitignore and the CI workflow."""
-    from ..scaffold import init_project
 
     for path in init_project(folder, force=force):
         common.console().print(f"wrote {path}", markup=False)

@@ -2,16 +2,87 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
-from . import common
+from ..errors import PromptopsError
+from . import session
 
-app = typer.Typer(name="promptops", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+# Every command, the module that defines it and its one-line help (the first line of its
+# docstring; tests/test_cli.py checks that they agree). The commands load their domain modules at
+# the top, so `promptops --help` and `--version` import none of them and `promptops eval` only
+# the eval command's: click's documented "lazy group" pattern.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init_cmd", "Create promptops.yaml, an example prompt and suite, .gitignore and the CI workflow."),
+    "list": ("prompts_cmd", "Every prompt with its current version, suite size and target."),
+    "log": ("prompts_cmd", "Versions of a prompt from git history, newest first."),
+    "show": ("prompts_cmd", "Show one version of a prompt."),
+    "diff": ("prompts_cmd", "A readable diff of two versions of a prompt."),
+    "render": ("prompts_cmd", "Print the rendered messages of a prompt for the given variables."),
+    "eval": ("eval_cmd", "Score prompts against their regression suites on several models."),
+    "demo": ("demo_cmd", "Run the loop end to end on real data with the embedded model (no network; the data "
+                         "ships with promptops)."),
+    "ci": ("ci_cmd", "Score base vs head of every touched prompt, write the PR comment, fail on gates."),
+    "promote": ("deploy_cmd", "Point an environment label at a prompt version, if its eval score passes the gate."),
+    "rollback": ("deploy_cmd", "Return an environment label to the version and model it had before its latest move."),
+    "deployments": ("deploy_cmd", "Current labels of every prompt and environment, and the full history of label "
+                                  "moves."),
+    "serve": ("server_cmd", "Serve prompts, calls, feedback, evals and the dashboard over HTTP (docs at /docs)."),
+    "escalate": ("escalate_cmd", "Find prompts that plateaued below their target; fine-tune a small model for "
+                                 "them."),
+    "export": ("escalate_cmd", "Build a chat-JSONL fine-tuning set from the prompt's logged calls and their "
+                               "feedback."),
+    "finetune": ("escalate_cmd", "Start a LoRA fine-tune job in its own process; the adapter becomes "
+                                 "local/<base>+<job id>."),
+    "keys": ("deploy_cmd", "Server API keys: create, list, revoke."),
+    "jobs": ("escalate_cmd", "Fine-tune jobs: list, show, cancel, resume."),
+}
+_LOADED: dict[str, Any] = {}  # module name -> the click group of its commands
+
+
+def load_command(name: str) -> Any:
+    """The click command ``name``, its module imported (and its commands built) on first use."""
+    module_name = COMMANDS[name][0]
+    if module_name not in _LOADED:
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        commands = typer.Typer()
+        module.register(commands)
+        _LOADED[module_name] = typer.main.get_group(commands)
+    return _LOADED[module_name].commands[name]
+
+
+class _LazyCommands(TyperGroup):
+    """A group whose commands are imported when one is run (or its own --help is asked for)."""
+
+    _listing = False  # while the group's own help is drawn: listed from COMMANDS, nothing imported
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name not in COMMANDS:
+            return None
+        if self._listing:
+            return TyperCommand(name, help=COMMANDS[name][1])
+        return load_command(name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+app = typer.Typer(name="promptops", cls=_LazyCommands, no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False,
                   help="Prompts as versioned files in git: eval, review, promote, serve, fine-tune.")
 
 
@@ -27,32 +98,23 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """promptops: prompt management and versioning."""
-    common.STATE["root"] = root
+    session.STATE["root"] = root
 
 
-def _register() -> None:
-    from . import ci_cmd, demo_cmd, deploy_cmd, escalate_cmd, eval_cmd, init_cmd, prompts_cmd, server_cmd
-
-    for module in (init_cmd, prompts_cmd, eval_cmd, demo_cmd, ci_cmd, deploy_cmd, server_cmd, escalate_cmd):
-        module.register(app)
-
-
-_register()
 
 
 def main() -> None:
     """Run the CLI; library errors become a one-line message and their exit code."""
-    from ..errors import PromptopsError
 
     try:
         rc = app(standalone_mode=False)  # returns typer.Exit's code in this mode
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except PromptopsError as exc:
-        common.err_console().print(f"error: {exc.one_line()}", markup=False, style="red")
+        session.err_console().print(f"error: {exc.one_line()}", markup=False, style="red")
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        common.err_console().print("interrupted")
+        session.err_console().print("interrupted")
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -64,7 +126,7 @@ def main() -> None:
             sys.exit(code)
         raise
     finally:
-        common.close()
+        session.end()
 
 def entry() -> None:
     """The console script: :func:`main`, then a quick exit.

@@ -8,6 +8,9 @@ from typing import List, Optional
 
 import typer
 
+from ..diff import prompt_diff
+from ..errors import RenderError
+from ..suites import load_suite
 from . import common
 
 
@@ -21,7 +24,6 @@ def register(app: typer.Typer) -> None:
 
 def list_prompts(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Every prompt with its current version, suite size and target."""
-    from ..suites import load_suite
 
     cfg = common.config()
     rows = []
@@ -78,7 +80,6 @@ def show(spec: str = typer.Argument(..., help="NAME or NAME@REF (version prefix,
 
 def diff(a: str = typer.Argument(..., help="NAME@A"), b: str = typer.Argument(None, help="NAME@B (default: working tree)")) -> None:
     """A readable diff of two versions of a prompt."""
-    from ..diff import prompt_diff
 
     hist = common.history()
     left = hist.resolve(a)
@@ -92,7 +93,6 @@ def render(spec: str = typer.Argument(..., help="NAME or NAME@REF."),
            vars_file: Optional[Path] = typer.Option(None, "--vars-file", help="JSON or YAML file of variables."),
            as_json: bool = typer.Option(False, "--json", help="Print the messages as JSON.")) -> None:
     """Print the rendered messages of a prompt for the given variables."""
-    from ..errors import RenderError
 
     values: dict = {}
     if vars_file:

@@ -29,6 +29,7 @@ from .._util.fs import atomic_write
 from ..config import Config
 from ..errors import PromptopsError
 from ..project import Project, using
+from .plateau import check_prompt
 
 GOOD_LABELS = {"good", "thumbs_up", "thumbsup", "up", "correct", "positive", "yes", "pass", "accepted"}
 BAD_LABELS = {"bad", "thumbs_down", "thumbsdown", "down", "wrong", "incorrect", "negative", "no", "fail", "rejected"}
@@ -197,7 +198,6 @@ def export(config: Config | Project, name: str, *, out: str | Path | None = None
 
 def _best_spec(config: Config, name: str, store: Any, history: Any) -> str | None:
     """``name@<commit>`` of the prompt's best scored version on the main branch (committed ones)."""
-    from .plateau import check_prompt
 
     try:
         prompt = history.resolve(name).prompt

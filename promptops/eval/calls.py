@@ -12,9 +12,8 @@ from typing import Protocol
 from .._util.secrets import redact, secrets_of  # noqa: F401 - secrets_of re-exported: the runner imports it here
 from ..config import Config
 from ..errors import PromptopsError
-from ..providers import spec_for
+from ..providers import ProviderError, complete, spec_for
 from ..providers.errors import RETRYABLE
-
 
 
 class CallSpec(Protocol):
@@ -41,8 +40,6 @@ def share(total: int, n: int, wid: int) -> int:
 
 
 async def call_with_retries(config: Config, job: CallSpec, secrets: list[str]) -> tuple[dict | None, str | None]:
-    from ..providers import ProviderError, complete
-
     opts = config.model_options(job.model)
     timeout = opts.timeout or config.timeout
     retries = config.max_retries if opts.max_retries is None else opts.max_retries

@@ -18,17 +18,17 @@ import threading
 import time
 from dataclasses import dataclass
 
+from ..assertions import GradeContext, case_specs, grade
 from ..config import Config
 from ..errors import PromptopsError
 from ..history import History
 from ..project import Project
-from ..providers import is_local
+from ..providers import is_local, setup_litellm
 from ..store import EvalStore, open_for_eval
 from ..suites import Case, check_cases
 from .calls import call_with_retries, model_limits, secrets_of
 from .results import CaseResult, EvalReport, EvalTarget, Progress, PromptEval, summarize
 from .workers import Dispatcher, worker_count
-
 
 
 def load_target(config: Config | Project, name: str, ref: str | None = None, history=None) -> EvalTarget:
@@ -200,8 +200,6 @@ async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_r
     n = min(worker_count(config, len(remote)), concurrency, *model_caps)  # every worker gets ≥ 1 of each limit
     if n <= 1:
         if remote:
-            from ..providers import setup_litellm
-
             setup_litellm()  # the import is start-up, not call time
         start = time.perf_counter()
         await _run_here(config, jobs, concurrency, secrets, finish)
@@ -230,8 +228,6 @@ async def _run_here(config, jobs, concurrency, secrets, finish) -> None:
 
 
 async def _grade(config: Config, job: _Job, response: dict | None, *, cached: bool, error: str | None) -> CaseResult:
-    from ..assertions import GradeContext, case_specs, grade
-
     case, prompt = job.case, job.target.prompt
     result = CaseResult(prompt=prompt.name, version=prompt.version, model=job.model, case_id=case.id,
                         repeat_index=job.repeat_index, vars=case.vars, expected=case.expected, error=error,

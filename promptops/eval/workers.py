@@ -18,10 +18,11 @@ import os
 import sys
 import threading
 import time
-from multiprocessing.connection import wait
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from typing import Any, Callable
 
+from ..providers import setup_litellm
 from .calls import call_with_retries, share
 
 MIN_CALLS_PER_WORKER = 100  # fewer calls than this per worker: one process is as fast and simpler
@@ -74,7 +75,6 @@ def _worker_main(wid: int, config, tasks, conn, n: int, limit: int, secrets: lis
     os.environ.update(environ)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.chdir(cwd)
-    from ..providers import setup_litellm
 
     setup_litellm(config)
 

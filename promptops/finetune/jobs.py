@@ -25,6 +25,7 @@ from typing import Any, Callable
 from ..config import Config
 from ..errors import PromptopsError
 from ..providers import LOCAL
+from ..store import open_store
 from .config import TrainConfig
 
 ACTIVE = ("queued", "running")
@@ -61,7 +62,6 @@ def create(config: Config, prompt: str, dataset: str | Path, train_config: Train
 
     ``dataset``: a chat JSONL file, or a folder holding ``train.jsonl`` (and ``val.jsonl``).
     """
-    from ..store import open_store
 
     store = store or open_store(config)
     tc = train_config if isinstance(train_config, TrainConfig) else TrainConfig.from_dict(train_config)
@@ -107,7 +107,6 @@ def dataset_files(dataset: str | Path, val_dataset: str | Path | None = None) ->
 
 def launch(config: Config, job_id: str, *, store: Any = None) -> Any:
     """Start the worker for a queued job as its own session (it outlives this process)."""
-    from ..store import open_store
 
     store = store or open_store(config)
     job = store.get_job(job_id)
@@ -151,7 +150,6 @@ def worker_alive(pid: int | None) -> bool:
 
 def refresh(config: Config, job: Any, *, store: Any = None) -> Any:
     """Mark an active job failed when its worker is gone or silent; returns the (updated) job."""
-    from ..store import open_store
 
     if job.status not in ACTIVE:
         return job
@@ -181,15 +179,11 @@ def log_tail(job: Any, lines: int = 20) -> list[str]:
 
 
 def get(config: Config, job_id: str, *, store: Any = None) -> Any:
-    from ..store import open_store
-
     store = store or open_store(config)
     return refresh(config, store.get_job(job_id), store=store)
 
 
 def list_jobs(config: Config, *, prompt: str | None = None, store: Any = None) -> list[Any]:
-    from ..store import open_store
-
     store = store or open_store(config)
     return [refresh(config, j, store=store) for j in store.list_jobs(prompt=prompt)]
 
@@ -199,7 +193,6 @@ def cancel(config: Config, job_id: str, *, store: Any = None, grace_s: float = 0
 
     A worker on this machine also gets SIGTERM (it stops at the next step, even while loading).
     With ``grace_s``, wait that long for the worker to exit."""
-    from ..store import open_store
 
     store = store or open_store(config)
     job = refresh(config, store.get_job(job_id), store=store)
@@ -219,7 +212,6 @@ def cancel(config: Config, job_id: str, *, store: Any = None, grace_s: float = 0
 
 def resume(config: Config, job_id: str, *, store: Any = None, start: bool = True) -> Any:
     """Rerun a failed or cancelled job: its worker continues from the last checkpoint."""
-    from ..store import open_store
 
     store = store or open_store(config)
     job = refresh(config, store.get_job(job_id), store=store)
@@ -235,7 +227,6 @@ def resume(config: Config, job_id: str, *, store: Any = None, start: bool = True
 def wait(config: Config, job_id: str, *, store: Any = None, poll_s: float = 1.0, timeout_s: float | None = None,
          on_update: Callable[[Any], None] | None = None) -> Any:
     """Block until the job is final (or ``timeout_s`` passes); ``on_update(job)`` after each poll."""
-    from ..store import open_store
 
     store = store or open_store(config)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s

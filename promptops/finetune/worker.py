@@ -27,6 +27,7 @@ from typing import Any
 
 from .._util.fs import publish_dir
 from ..config import load_config
+from ..store import open_store
 from . import jobs
 from .config import TrainConfig
 
@@ -47,8 +48,6 @@ def log(msg: str) -> None:
 
 class Worker:
     def __init__(self, job_id: str):
-        from ..store import open_store
-
         self.config = load_config(Path(os.environ["PROMPTOPS_ROOT"]) if os.environ.get("PROMPTOPS_ROOT") else None)
         self.store = open_store(self.config)
         self.job_id = job_id

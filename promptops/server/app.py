@@ -26,6 +26,7 @@ from .. import __version__
 from ..config import Config
 from ..errors import AuthError, PromptopsError, RenderError
 from ..project import Project
+from ..providers import setup_litellm
 from ..store import Store
 from .auth import KeyChecker
 from .serving import DEFAULT_TTL, PromptCache
@@ -62,8 +63,6 @@ def create_app(project: Project | Config, *, store: Store | None = None, cache_t
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if warm_providers:
-            from ..providers import setup_litellm
-
             threading.Thread(target=setup_litellm, kwargs={"config": config}, name="promptops-warm",
                              daemon=True).start()
         yield

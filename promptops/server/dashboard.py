@@ -11,11 +11,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path as PathParam, Query, Request
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 
 from .._util.fmt import pct
 from ..errors import NotFoundError, PromptopsError
+from ..finetune.jobs import loss_curve
 from .auth import ReadKey
 from .chart import Point, loss_curve_svg, score_history_svg
 from .routes import Filter, StoreDep
@@ -169,7 +171,6 @@ def jobs_page(_: ReadKey, store: StoreDep, prompt: Filter = None) -> HTMLRespons
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(job_id: Annotated[str, PathParam(max_length=64)], _: ReadKey, store: StoreDep) -> HTMLResponse:
     """One job: its config, progress, metrics and loss curve."""
-    from ..finetune.jobs import loss_curve
 
     job = store.get_job(job_id)
     evals = [(e["step"], e["val_loss"]) for e in (job.metrics or {}).get("evals") or []

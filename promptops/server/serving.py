@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
-from ..errors import NotFoundError
-from ..prompts import Prompt
+from ..deploy import deployed_prompt
+from ..errors import NotFoundError, PromptopsError
+from ..history import History
+from ..prompts import Prompt, load_prompt
 from ..store import Store
 
 DEFAULT_TTL = 1.0
@@ -85,8 +87,6 @@ class PromptCache:
         if entry is not None and entry[1].deployment_id == current.id:
             served = entry[1]
         else:
-            from ..deploy import deployed_prompt
-
             with self._git_lock:
                 prompt, deployment = deployed_prompt(self.config, name, label, store=self.store)
             served = Served(prompt=prompt, name=name, label=label, model=deployment.model,
@@ -114,15 +114,11 @@ class PromptCache:
 
     def history(self) -> Any:
         if self._history is None:
-            from ..history import History
-
             self._history = History(self.config.root, self.config.prompts_dir)
         return self._history
 
     def working_prompts(self) -> list[tuple[str, Prompt | None, str | None]]:
         """(name, prompt or None, error) for every ``prompts/*.prompt`` in the working tree."""
-        from ..errors import PromptopsError
-        from ..prompts import load_prompt
 
         folder = self.config.prompts_path
         out: list[tuple[str, Prompt | None, str | None]] = []

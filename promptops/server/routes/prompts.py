@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..._util.secrets import redact, secrets_of
 from ...errors import PromptopsError
+from ...providers import ProviderError, complete, setup_litellm
 from ..auth import SECURED, WRITE_SECURED, ReadKey, WriteKey, authorize
 from ..schemas import (
     LABEL_PATTERN,
@@ -146,7 +147,6 @@ async def render_prompt(name: NamePath, body: RenderRequest, _: ReadKey, prompts
 async def complete_prompt(name: NamePath, body: CompleteRequest, _: WriteKey, prompts: PromptsDep,
                           store: StoreDep) -> CompleteResponse:
     """Run the deployed version on the deployed model, log the call, return the output and call id."""
-    from ...providers import ProviderError, complete, setup_litellm
 
     served = await _serve(prompts, name, body.label, None)
     messages = served.prompt.render(body.variables)
