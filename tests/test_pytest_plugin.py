@@ -80,3 +80,23 @@ def test_store_is_migrated_and_empty(store):
     assert store.list_runs() == [] and store.list_api_keys() == []
     plain, key = store.create_api_key("read", "t")
     assert store.verify_api_key(plain).id == key.id
+
+
+def test_a_log_handler_made_during_a_command_writes_to_the_real_stderr_after_it(cli, monkeypatch):
+    import logging
+
+    from promptops.cli import main as cli_main
+
+    logger = logging.getLogger("promptops.test.plugin")
+
+    def main():  # as a library imported for the first time inside a command would
+        logger.addHandler(logging.StreamHandler())
+        logger.warning("inside")
+
+    monkeypatch.setattr(cli_main, "main", main)
+    try:
+        assert "inside" in cli("--version").stderr
+        [handler] = logger.handlers
+        assert handler.stream is sys.stderr
+    finally:
+        logger.handlers.clear()

@@ -17,6 +17,7 @@ Enable them in a ``conftest.py``::
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import secrets
 import shutil
@@ -205,7 +206,9 @@ class CliInvoker:
 
     def _invoke(self, input: str | bytes | None, env: Mapping[str, str | None] | None) -> CliResult:
         exception: BaseException | None = None
+        real = (sys.stdout, sys.stderr)
         with self.runner.isolation(input=input, env=env) as (out, err, mixed):
+            captured = (sys.stdout, sys.stderr)
             try:
                 cli_main.main()
                 exit_code = 0
@@ -217,11 +220,26 @@ class CliInvoker:
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
+                _release_log_streams(list(zip(captured, real)))
             charset = self.runner.charset
             stdout, stderr = out.getvalue().decode(charset), err.getvalue().decode(charset, "replace")
             output = mixed.getvalue().decode(charset, "replace")
         return CliResult(exit_code, stdout.replace("\r\n", "\n"), stderr.replace("\r\n", "\n"),
                          output.replace("\r\n", "\n"), exception)
+
+
+def _release_log_streams(pairs: list[tuple[object, object]]) -> None:
+    """Point log handlers made during the command (by a library imported there for the first time,
+    say) from the captured streams, closed once the command is over, to the real ones."""
+    loggers = [logging.getLogger(), *(logger for logger in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(logger, logging.Logger))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not isinstance(handler, logging.StreamHandler):
+                continue
+            for captured, real in pairs:
+                if handler.stream is captured:
+                    handler.setStream(real)
 
 
 def _exit_status(code: object) -> int:
