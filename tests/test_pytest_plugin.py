@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from promptops.testing.project import capital_rules
@@ -54,17 +55,26 @@ def test_cli_runs_an_eval_on_the_fake_server(git_project, fake_openai, cli):
     assert "95.0%" in result.stdout and report
 
 
+def chat(base_url: str, content: str, key: str = "k") -> str:
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": content}]}).encode()
+    request = urllib.request.Request(f"{base_url}/chat/completions", data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["choices"][0]["message"]["content"]
+
+
 def test_fake_openai_1_changes_settings(fake_openai):
-    fake_openai.configure(latency=0.5, rules=capital_rules(), api_key="k", rate_500=1.0)
-    fake_openai.reset()
-    fake_openai._total = 99  # as if requests had been counted
+    fake_openai.configure(rules=capital_rules(), api_key="k", model_latency={"m": 0.01})
+    assert chat(fake_openai.base_url, "What is the capital of France?") == "Paris"
+    fake_openai.configure(rate_500=1.0)
+    assert fake_openai.count() == 1
 
 
 def test_fake_openai_2_is_back_at_the_defaults(fake_openai):
     """Runs after the test above (file order): nothing it set is left."""
     assert fake_openai.count() == 0
-    assert (fake_openai.latency, fake_openai.api_key, fake_openai.rate_500) == (0.0, None, 0.0)
-    assert fake_openai.answer("m", [{"role": "user", "content": "What is the capital of France?"}]) == \
+    assert (fake_openai.model_latency, fake_openai.api_key, fake_openai.rate_500) == ({}, None, 0.0)
+    assert chat(fake_openai.base_url, "What is the capital of France?", key="") == \
         "What is the capital of France?"  # echo
 
 
