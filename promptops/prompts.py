@@ -22,15 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ._util import yamlsafe
+from .templating import compile_template, environment, render_bounded
 from .assertions import validate_assertion
 from .errors import PromptFileError, RenderError
 
@@ -117,9 +116,9 @@ class Prompt:
         values = check_variables(self, variables, strict=strict)
         messages = []
         for section in self.sections:
-            template = _compile(section.template)
+            template = compile_template(section.template)
             try:
-                text = _render_bounded(template, values)
+                text = render_bounded(template, values)
             except RenderError as exc:
                 raise RenderError(exc.message, where=f"{self.source}:{section.line}", hint=exc.hint) from None
             except Exception as exc:  # jinja2 raises many kinds; all mean "this render failed"
@@ -163,70 +162,6 @@ def _type_ok(value: Any, type_name: str) -> bool:
     if type_name in ("integer", "number") and isinstance(value, bool):
         return False
     return isinstance(value, INPUT_TYPES[type_name])
-
-
-# Bounds on one render: the sandbox stops code from escaping, not from running forever, and the
-# server renders prompts a pull request wrote. Nested `range` loops share one budget of steps,
-# `*` and `**` may not build huge values, and the output stops at MAX_RENDER_CHARS.
-MAX_RENDER_STEPS = 1_000_000
-MAX_RENDER_CHARS = 1_000_000
-_steps: ContextVar[list[int]] = ContextVar("promptops_render_steps")
-
-
-def _too_big(what: str) -> RenderError:
-    return RenderError(f"the template {what}", hint="prompts are bounded: at most "
-                       f"{MAX_RENDER_STEPS:,} loop steps and {MAX_RENDER_CHARS:,} characters per message")
-
-
-def _bounded_range(*args: int):
-    budget = _steps.get(None)
-    for i in range(*args):
-        if budget is not None:
-            budget[0] -= 1
-            if budget[0] < 0:
-                raise _too_big(f"loops more than {MAX_RENDER_STEPS:,} steps")
-        yield i
-
-
-def _render_bounded(template, values: dict[str, Any]) -> str:
-    token = _steps.set([MAX_RENDER_STEPS])
-    try:
-        parts, size = [], 0
-        for part in template.generate(values):
-            size += len(part)
-            if size > MAX_RENDER_CHARS:
-                raise _too_big(f"renders more than {MAX_RENDER_CHARS:,} characters")
-            parts.append(part)
-        return "".join(parts)
-    finally:
-        _steps.reset(token)
-
-
-@lru_cache(maxsize=1)
-def _environment():
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    class Bounded(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"*", "**"})
-
-        def call_binop(self, context, operator, left, right):  # noqa: ANN001 - jinja2's signature
-            if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
-                raise _too_big("raises to a power over 64")
-            if operator == "*":
-                for seq, n in ((left, right), (right, left)):
-                    if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_RENDER_CHARS:
-                        raise _too_big(f"builds a value over {MAX_RENDER_CHARS:,} items")
-            return super().call_binop(context, operator, left, right)
-
-    env = Bounded(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.globals["range"] = _bounded_range
-    return env
-
-
-@lru_cache(maxsize=4096)
-def _compile(source: str):
-    return _environment().from_string(source)
 
 
 def content_hash(front: dict[str, Any], sections: list[Section]) -> str:
@@ -463,7 +398,7 @@ def _check_assertion(spec: Any, where: str) -> None:
 def _check_templates(prompt: Prompt, sections: list[Section], source: str) -> None:
     from jinja2 import TemplateSyntaxError, meta
 
-    env = _environment()
+    env = environment()
     for section in sections:
         try:
             ast = env.parse(section.template)

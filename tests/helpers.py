@@ -1,83 +1,10 @@
-"""Shared test helpers: a real temporary git project whose models live on the fake server."""
+"""Shared test helpers: a real temporary git project whose models live on the fake server.
+
+They ship with promptops now (:mod:`promptops.testing.project`, behind the ``git_project`` fixture);
+the names stay importable from here for the tests that use them directly."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
+from promptops.testing.project import CAPITALS, PROMPT, capital_rules, git, make_project, write_prompt
 
-import yaml
-
-CAPITALS = {"France": "Paris", "Spain": "Madrid", "Italy": "Rome", "Germany": "Berlin", "Japan": "Tokyo",
-            "Canada": "Ottawa", "Egypt": "Cairo", "Peru": "Lima", "Kenya": "Nairobi", "Norway": "Oslo",
-            "Chile": "Santiago", "Cuba": "Havana", "Ghana": "Accra", "Iran": "Tehran", "Iraq": "Baghdad",
-            "Nepal": "Kathmandu", "Oman": "Muscat", "Poland": "Warsaw", "Qatar": "Doha", "Sweden": "Stockholm"}
-
-PROMPT = """---
-name: capital
-description: Name the capital city of a country.
-models: [{models}]
-params: {{temperature: 0, max_tokens: 10}}
-input: {{country: string}}
-suite: datasets/capital
-target: {target}
-assert:
-  - type: iequals
-    value: "{{{{ expected }}}}"
----
-system:
-{system}
-user:
-What is the capital of {{{{ country }}}}?
-"""
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def write_prompt(root: Path, *, system: str = "Answer with the city name only.", models=("fake/a",),
-                 target: float = 0.8, name: str = "capital") -> None:
-    text = PROMPT.format(models=", ".join(models), target=target, system=system).replace("name: capital", f"name: {name}")
-    (root / "prompts" / f"{name}.prompt").write_text(text)
-
-
-def make_project(root: Path, base_url: str, *, models=("fake/a",), countries=None, key_env: str | None = None,
-                 extra_config: dict | None = None, commit: bool = True) -> Path:
-    """A git repository with promptops.yaml, prompts/capital.prompt and a suite of capitals."""
-    (root / "prompts").mkdir(parents=True, exist_ok=True)
-    (root / "datasets" / "capital").mkdir(parents=True, exist_ok=True)
-    config = {"models": {m: {"model": f"openai/{m.split('/')[-1]}", "api_base": base_url} for m in models},
-              "concurrency": 20, "max_retries": 3, "timeout": 5}
-    for m in models:
-        if key_env:
-            config["models"][m]["api_key_env"] = key_env
-        else:
-            config["models"][m]["params"] = {"api_key": "not-a-secret"}
-    config.update(extra_config or {})
-    (root / "promptops.yaml").write_text(yaml.safe_dump(config))
-    write_prompt(root, models=models)
-    countries = countries or list(CAPITALS)
-    lines = [json.dumps({"id": c.lower(), "vars": {"country": c}, "expected": CAPITALS[c]}) for c in countries]
-    (root / "datasets" / "capital" / "cases.jsonl").write_text("\n".join(lines) + "\n")
-    (root / ".gitignore").write_text(".promptops/\n")
-    if commit:
-        git(root, "init", "-q", "-b", "main")
-        git(root, "config", "user.email", "t@example.com")
-        git(root, "config", "user.name", "Tester")
-        git(root, "add", "-A")
-        git(root, "commit", "-qm", "capital prompt")
-    return root
-
-
-def capital_rules(wrong: set[str] = frozenset()):
-    """Fake-server answers: the right capital, except for countries in ``wrong``."""
-
-    def answer(model, messages):
-        text = messages[-1]["content"]
-        for country, city in CAPITALS.items():
-            if country in text:
-                return "Atlantis" if country in wrong else city
-        return None
-
-    return answer
+__all__ = ["CAPITALS", "PROMPT", "capital_rules", "git", "make_project", "write_prompt"]

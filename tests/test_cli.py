@@ -1,31 +1,24 @@
-"""The CLI end to end on a real temporary git repository: init, list, log, show, diff, render, errors."""
+"""The CLI end to end on a real temporary git repository: init, list, log, show, diff, render, errors.
+
+The commands run in this process (the ``cli`` fixture); tests/test_pytest_plugin.py checks that
+they give the exit codes and output of the console script in a subprocess."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PROMPTOPS_ROOT": ""}
+from promptops.testing.project import git
 
 
-def run(cwd: Path, *args: str, check: int | None = 0) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "promptops.cli.main", *args], cwd=cwd, env=ENV,
-                          capture_output=True, text=True, timeout=120)
-    if check is not None:
-        assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
-    return proc
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+@pytest.fixture(autouse=True)
+def _root_from_cwd(monkeypatch):
+    monkeypatch.delenv("PROMPTOPS_ROOT", raising=False)  # each command finds its project from the cwd
 
 
 @pytest.fixture()
-def project(tmp_path: Path) -> Path:
-    run(tmp_path, "init", ".")
+def project(tmp_path: Path, cli) -> Path:
+    cli("init", ".", cwd=tmp_path)
     git(tmp_path, "config", "user.email", "t@example.com")
     git(tmp_path, "config", "user.name", "Tester")
     git(tmp_path, "add", "-A")
@@ -36,41 +29,41 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_init_writes_a_working_project(tmp_path: Path):
-    out = run(tmp_path, "init", "proj").stdout
+def test_init_writes_a_working_project(tmp_path: Path, cli):
+    out = cli("init", "proj", cwd=tmp_path).stdout
     for name in ("promptops.yaml", "prompts/sentiment.prompt", "datasets/sentiment/cases.jsonl",
                  ".gitignore", ".github/workflows/promptops.yml"):
         assert (tmp_path / "proj" / name).is_file(), name
         assert name in out
     assert (tmp_path / "proj" / ".git").is_dir()
-    again = run(tmp_path, "init", "proj", check=2)
+    again = cli("init", "proj", cwd=tmp_path, code=2)
     assert "already exists" in again.stderr and "Traceback" not in again.stderr
 
 
-def test_list_log_show_diff_render(project: Path):
-    rows = json.loads(run(project, "list", "--json").stdout)
+def test_list_log_show_diff_render(project: Path, cli):
+    rows = json.loads(cli("list", "--json", cwd=project).stdout)
     assert rows[0]["name"] == "sentiment" and rows[0]["cases"] == 6 and rows[0]["target"] == 0.8
-    versions = json.loads(run(project, "log", "sentiment", "--json").stdout)
+    versions = json.loads(cli("log", "sentiment", "--json", cwd=project).stdout)
     assert len(versions) == 2 and not versions[0]["working_tree"]
     assert versions[0]["commits"][0]["message"] == "stricter instruction"
     old = versions[1]["version"]
-    shown = json.loads(run(project, "show", f"sentiment@{old[:6]}", "--json").stdout)
+    shown = json.loads(cli("show", f"sentiment@{old[:6]}", "--json", cwd=project).stdout)
     assert shown["version"] == old
     assert "Answer with one word" in shown["messages"][0]["template"]
-    assert json.loads(run(project, "show", "sentiment@HEAD~1", "--json").stdout)["version"] == old
-    diff = run(project, "diff", f"sentiment@{old}", "sentiment@HEAD").stdout
+    assert json.loads(cli("show", "sentiment@HEAD~1", "--json", cwd=project).stdout)["version"] == old
+    diff = cli("diff", f"sentiment@{old}", "sentiment@HEAD", cwd=project).stdout
     assert "-You classify" in diff and "+You classify" in diff and "Reply with exactly" in diff
-    rendered = json.loads(run(project, "render", "sentiment", "--var", "review=so good", "--json").stdout)
+    rendered = json.loads(cli("render", "sentiment", "--var", "review=so good", "--json", cwd=project).stdout)
     assert rendered[-1] == {"role": "user", "content": "so good"}
-    assert "so good" in run(project, "render", "sentiment", "-v", "review=so good").stdout
-    table = run(project, "list").stdout
+    assert "so good" in cli("render", "sentiment", "-v", "review=so good", cwd=project).stdout
+    table = cli("list", cwd=project).stdout
     assert "sentiment" in table and rows[0]["version"] in table
 
 
-def test_working_tree_edit_shows_as_a_version(project: Path):
+def test_working_tree_edit_shows_as_a_version(project: Path, cli):
     path = project / "prompts" / "sentiment.prompt"
     path.write_text(path.read_text().replace("exactly one word", "a single word"))
-    versions = json.loads(run(project, "log", "sentiment", "--json").stdout)
+    versions = json.loads(cli("log", "sentiment", "--json", cwd=project).stdout)
     assert versions[0]["working_tree"] and len(versions) == 3
 
 
@@ -86,19 +79,19 @@ BAD_FILES = {
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_FILES))
-def test_bad_files_exit_2_with_one_line(project: Path, kind: str):
+def test_bad_files_exit_2_with_one_line(project: Path, kind: str, cli):
     text, line = BAD_FILES[kind]
     (project / "prompts" / "sentiment.prompt").write_text(text)
-    proc = run(project, "list", check=2)
+    proc = cli("list", cwd=project, code=2)
     err = proc.stderr.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     assert f"prompts/sentiment.prompt{line}" in err
 
 
-def test_bad_refs_and_vars_exit_2(project: Path):
+def test_bad_refs_and_vars_exit_2(project: Path, cli):
     for args, fragment in ((["show", "sentiment@nosuchref"], "nosuchref"),
                            (["show", "nosuch"], "nosuch"),
                            (["render", "sentiment"], "missing variable 'review'"),
                            (["render", "sentiment", "-v", "review=x", "-v", "extra=1"], "unknown variable")):
-        proc = run(project, *args, check=2)
+        proc = cli(*args, cwd=project, code=2)
         assert fragment in proc.stderr and "Traceback" not in proc.stderr

@@ -2,9 +2,7 @@
 tags, served content after the tree moved on, name@label resolution, and API keys through the CLI."""
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from promptops.eval.evaluate import evaluate
 from promptops.history import History
 from promptops.store import ConflictError, open_store
 from promptops.testing.fake_openai import FakeOpenAI
+from promptops.testing.pytest_plugin import CliInvoker, CliResult
 
 from .helpers import capital_rules, git, make_project, write_prompt
 
@@ -179,12 +178,9 @@ def test_served_content_comes_from_the_store_when_git_lost_it(tmp_path, server):
         deploy.deployed_prompt(cfg, "nope")
 
 
-def cli(root: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess:
-    """The real CLI in a subprocess."""
-    env = {**os.environ, "PROMPTOPS_ROOT": str(root)}
-    proc = subprocess.run([sys.executable, "-m", "promptops.cli.main", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == code, (args, proc.returncode, proc.stdout, proc.stderr)
+def cli(root: Path, *args: str, code: int = 0) -> CliResult:
+    """The CLI in this process, as the console script runs it (tests/test_pytest_plugin.py)."""
+    proc = CliInvoker()(*args, env={"PROMPTOPS_ROOT": str(root)}, code=code)
     assert "Traceback" not in proc.stderr
     return proc
 

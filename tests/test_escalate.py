@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,9 +14,10 @@ from promptops.escalate import IMPROVING, NO_TARGET, PLATEAUED, TARGET_MET, TOO_
 from promptops.escalate.events import NotPromoted, Promoted
 from promptops.escalate.plateau import VersionScore
 from promptops.store import open_store
+from promptops.testing.pytest_plugin import CliInvoker, CliResult
 from tests.helpers import make_project
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PROMPTOPS_ROOT": ""}
+ENV = {"PROMPTOPS_ROOT": None}  # each command finds its project from the cwd
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 MODEL = "fake/a"
 
@@ -164,20 +162,18 @@ def test_export_refuses_a_too_small_set_and_writes_nothing(logged, tmp_path: Pat
 
 def test_export_cli(logged):
     config, _, _ = logged
-    out = subprocess.run([sys.executable, "-m", "promptops.cli.main", "export", "capital", "--min-examples", "3"],
-                         cwd=config.root, env=ENV, capture_output=True, text=True)
+    out = cli(config.root, "export", "capital", "--min-examples", "3")
     assert out.returncode == 0, out.stderr
     assert "3 corrected" in out.stdout and "dropped 2: in the regression suite" in out.stdout
-    out = subprocess.run([sys.executable, "-m", "promptops.cli.main", "export", "capital"],
-                         cwd=config.root, env=ENV, capture_output=True, text=True)
+    out = cli(config.root, "export", "capital")
     assert out.returncode == 2 and "50 needed" in out.stderr
 
 
 # --- the CLI gate ------------------------------------------------------------------------------------
 
-def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "promptops.cli.main", *args], cwd=root, env=ENV,
-                          capture_output=True, text=True)
+def cli(root: Path, *args: str) -> CliResult:
+    """``promptops ARGS`` in ``root``, in this process; the exit code is the test's to check."""
+    return CliInvoker()(*args, cwd=root, env=ENV, code=None)
 
 
 def test_escalate_check_exit_codes(project: Path):

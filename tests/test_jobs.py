@@ -153,15 +153,11 @@ def test_cancel_stops_the_worker_and_keeps_a_checkpoint(project, monkeypatch):
         jobs.cancel(config, job.id)
 
 
-def test_jobs_cli_list_show_cancel(project):
-    import subprocess
-    import sys
-
+def test_jobs_cli_list_show_cancel(project, cli):
     config = load_config(project)
     job = jobs.create(config, "greet", project / "data", {"max_steps": 5})
     jobs.wait(config, job.id, poll_s=0.1, timeout_s=60)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "promptops.cli.main", *a], cwd=project,
-                                    capture_output=True, text=True, env={**os.environ, "PROMPTOPS_ROOT": ""})
+    run = lambda *a: cli(*a, cwd=project, env={"PROMPTOPS_ROOT": None}, code=None)  # the CLI in this process
     out = run("jobs", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)[0]["status"] == "succeeded"

@@ -17,7 +17,7 @@ import re
 import threading
 from typing import Any
 
-from promptops import providers  # lazy: it imports litellm
+from promptops import providers  # cheap: litellm is imported on the first call
 
 from .base import Check, Family, GradeError, GradeResult, as_strings, clip
 from .structured import find_json

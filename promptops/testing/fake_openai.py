@@ -43,18 +43,14 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .fake_http import HTTP
+
 Answer = str | Callable[..., str]
 RulesArg = dict[str, Iterable[tuple[str, Answer]]] | Callable[[str, list], "str | None"] | None
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
-            429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
-            504: "Gateway Timeout"}
 _ERROR_TYPES = {400: ("invalid_request_error", None), 401: ("invalid_request_error", "invalid_api_key"),
                 404: ("invalid_request_error", "model_not_found"), 429: ("rate_limit_error", "rate_limit_exceeded"),
                 500: ("server_error", None), 503: ("server_error", None), 504: ("server_error", "timeout")}
-_MAX_HEAD = 64 * 1024
-_MAX_BODY = 32 * 1024 * 1024
 _GROUP_REF = re.compile(r"\\(\d|g<)")
 
 
@@ -83,6 +79,8 @@ class FakeOpenAI:
     """The fake server. Settings are plain attributes; change them between requests with
     :meth:`configure` (the rules are compiled there)."""
 
+    error_body = staticmethod(_error_body)  # the OpenAI error shape, for the connections' own errors
+
     def __init__(self, latency: float = 0.0, *, model_latency: dict[str, float] | None = None,
                  rules: RulesArg = None, default: Answer = "echo",
                  rate_429: float = 0.0, rate_500: float = 0.0, rate_timeout: float = 0.0, seed: int = 0,
@@ -94,7 +92,7 @@ class FakeOpenAI:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
-        self._conns: set[_HTTP] = set()
+        self._conns: set[HTTP] = set()
         self._seq = 0
         self.latency = latency
         self.model_latency: dict[str, float] = {}
@@ -312,7 +310,7 @@ class FakeOpenAI:
         """Listen on the running event loop; returns the base URL."""
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._server = await loop.create_server(lambda: _HTTP(self), self.host, self.port, backlog=4096)
+        self._server = await loop.create_server(lambda: HTTP(self), self.host, self.port, backlog=4096)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.base_url
 
@@ -373,110 +371,6 @@ class FakeOpenAI:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-class _HTTP(asyncio.Protocol):
-    """One connection: parse requests, answer them in order (a pending answer holds the next)."""
-
-    __slots__ = ("srv", "buf", "busy", "transport", "timer", "keep")
-
-    def __init__(self, srv: FakeOpenAI):
-        self.srv = srv
-        self.buf = bytearray()
-        self.busy = False
-        self.transport: asyncio.Transport | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.keep = True
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.srv._conns.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.transport = None
-        self.srv._conns.discard(self)
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if not self.busy:
-            self._process()
-
-    def _process(self) -> None:
-        buf = self.buf
-        while not self.busy and self.transport is not None:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > _MAX_HEAD:
-                    self._send_close(413, _error_body(413, "headers too large"))
-                return
-            lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
-            try:
-                method, target, version = lines[0].split(" ", 2)
-            except ValueError:
-                self._send_close(400, _error_body(400, "bad request line"))
-                return
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            if "chunked" in headers.get("transfer-encoding", "").lower():
-                self._send_close(411, _error_body(411, "send a Content-Length body"))
-                return
-            try:
-                length = int(headers.get("content-length", "0"))
-            except ValueError:
-                length = -1
-            if not 0 <= length <= _MAX_BODY:
-                self._send_close(413, _error_body(413, "bad Content-Length"))
-                return
-            total = end + 4 + length
-            if len(buf) < total:
-                return
-            body = bytes(buf[end + 4:total])
-            del buf[:total]
-            conn = headers.get("connection", "").lower()
-            self.keep = conn != "close" if version == "HTTP/1.1" else conn == "keep-alive"
-            try:
-                status, payload, ctype, delay = self.srv._handle(method, target, headers, body)
-            except Exception as exc:  # noqa: BLE001 - a rule callable failed: answer 500, keep serving
-                status, payload, ctype, delay = 500, _error_body(500, f"fake server error: {exc!r}"), \
-                    "application/json", 0.0
-            if delay > 0:
-                self.busy = True
-                self.timer = asyncio.get_running_loop().call_later(
-                    delay, self._delayed, status, payload, ctype)
-                return
-            self._write(status, payload, ctype)
-
-    def _delayed(self, status: int, payload: bytes, ctype: str) -> None:
-        self.timer = None
-        self.busy = False
-        if self.transport is None:
-            return
-        self._write(status, payload, ctype)
-        if self.buf and self.transport is not None:
-            self._process()
-
-    def _write(self, status: int, payload: bytes, ctype: str) -> None:
-        head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(payload)}\r\n"
-                f"Connection: {'keep-alive' if self.keep else 'close'}\r\n\r\n").encode()
-        assert self.transport is not None
-        self.transport.write(head + payload)
-        if not self.keep:
-            self.transport.close()
-            self.transport = None
-
-    def _send_close(self, status: int, payload: bytes) -> None:
-        self.keep = False
-        self._write(status, payload, "application/json")
 
 
 def _load_rules(path: str) -> Any:
