@@ -95,3 +95,41 @@ def test_bad_refs_and_vars_exit_2(project: Path, cli):
                            (["render", "sentiment", "-v", "review=x", "-v", "extra=1"], "unknown variable")):
         proc = cli(*args, cwd=project, code=2)
         assert fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_every_command_is_listed_with_its_own_help_line():
+    """`promptops --help` lists commands from a table without importing them: the table must hold
+    every command the modules register, each with the first line of that command's own help."""
+    import typer
+
+    from promptops.cli import main
+
+    registered: dict[str, str] = {}
+    for module_name in sorted({module for module, _ in main.COMMANDS.values()}):
+        group = typer.main.get_group(_registered(module_name))
+        for name, command in group.commands.items():
+            registered[name] = " ".join((command.help or "").split("\n\n")[0].split())
+    assert {name: help_line for name, (_, help_line) in main.COMMANDS.items()} == registered
+
+
+def _registered(module_name: str):
+    import importlib
+
+    import typer
+
+    app = typer.Typer()
+    importlib.import_module(f"promptops.cli.{module_name}").register(app)
+    return app
+
+
+def test_help_and_version_import_no_library_code():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.argv = ['promptops', '--help']\n"
+            "from promptops.cli import main\n"
+            "try:\n    main.main()\nexcept SystemExit:\n    pass\n"
+            "loaded = sorted(m for m in sys.modules if m.startswith('promptops.') and not m.startswith('promptops.cli'))\n"
+            "print(','.join(loaded))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out.splitlines()[-1] == "promptops.errors"
