@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .._util.fs import publish_dir
 from .config import TrainConfig
 
 CHECKPOINT = "checkpoint"
@@ -85,7 +86,7 @@ def save_checkpoint(out: Path, model: Any, optimizer: Any, scheduler: Any, state
     """Write ``<out>/checkpoint`` (see the module docstring)."""
     import torch
 
-    tmp, final, old = out / (CHECKPOINT + ".tmp"), out / CHECKPOINT, out / (CHECKPOINT + ".old")
+    tmp, final = out / (CHECKPOINT + ".tmp"), out / CHECKPOINT
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     plain = state.to_dict()
@@ -93,11 +94,7 @@ def save_checkpoint(out: Path, model: Any, optimizer: Any, scheduler: Any, state
                 "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(), "state": plain},
                tmp / "state.pt")
     (tmp / "trainer_state.json").write_text(json.dumps(plain, indent=1))
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    publish_dir(tmp, final)  # the old checkpoint stays readable as checkpoint.old until the new one is in place
 
 
 def find_checkpoint(out: Path) -> Path | None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .. import localmodels
+from .._util.fs import atomic_write
 from ..errors import ConfigError, ModelError
 from ..eval.stats import classification_report
 from ..providers import LOCAL
@@ -272,9 +273,7 @@ class LoraTrainer:
             self.model.save_pretrained(str(out), save_embedding_layers=False)
             (out / "training_config.json").write_text(json.dumps(c.to_dict(), indent=2))
         metrics.update(wall_time_s=time.perf_counter() - self.t_start, peak_rss_mb=_peak_rss_mb())
-        tmp = out / "metrics.json.tmp"
-        tmp.write_text(json.dumps(metrics, indent=1))
-        tmp.replace(out / "metrics.json")
+        atomic_write(out / "metrics.json", json.dumps(metrics, indent=1))
         self._fire("on_phase", "cancelled" if cancelled else "done", {"val_accuracy": val_acc})
         return TrainResult(status=metrics["status"], out_dir=out, steps=s.step, total_steps=self.total_steps,
                            best_step=s.best_step, best_epoch=s.best_epoch, best_val_loss=s.best_val_loss,
