@@ -27,14 +27,14 @@ of the CI job (:mod:`promptops.ci.github`), like the ``GITHUB_*`` variables besi
 from __future__ import annotations
 
 import os
-import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
+from ._util import schema, yamlsafe
 from .errors import ConfigError
 
 CONFIG_FILE = "promptops.yaml"
@@ -111,7 +111,7 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
         """Validate a mapping (the parsed file); ValueError names the key at fault."""
-        return _build(cls, data, "")
+        return schema.build(cls, data)
 
     @property
     def prompts_path(self) -> Path:
@@ -141,55 +141,6 @@ class Config:
         return self.models.get(name) or ModelOptions()
 
 
-def _build(cls, data: Any, loc: str):
-    if not isinstance(data, dict):
-        raise ValueError(f"{loc or 'top level'}: must be a mapping")
-    known = {f.name: f for f in fields(cls) if not f.metadata.get("internal")}
-    for key in data:
-        if key not in known:
-            raise ValueError(f"{loc}{key}: unknown key (allowed: {', '.join(known)})")
-    hints = typing.get_type_hints(cls)
-    values = {name: _convert(hints[name], data[name], f"{loc}{name}", known[name].metadata)
-              for name in known if name in data}
-    return cls(**values)
-
-
-def _convert(tp: Any, value: Any, loc: str, meta: Any = None) -> Any:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        tp = next(a for a in args if a is not type(None))
-        origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{loc}: must be a mapping")
-        return {str(k): _convert(args[1], v, f"{loc}.{k}") for k, v in value.items()}
-    if origin is list:
-        if not isinstance(value, list):
-            raise ValueError(f"{loc}: must be a list")
-        return [_convert(args[0], v, f"{loc}[{i}]") for i, v in enumerate(value)]
-    if isinstance(tp, type) and hasattr(tp, "__dataclass_fields__"):
-        return _build(tp, value if value is not None else {}, f"{loc}.")
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{loc}: must be true or false")
-    elif tp in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (tp is int and not isinstance(value, int)):
-            raise ValueError(f"{loc}: must be {'an integer' if tp is int else 'a number'}")
-        value = tp(value)
-        for op, bound in (meta or {}).items():
-            ok = {"ge": value >= bound if op == "ge" else True, "gt": value > bound if op == "gt" else True,
-                  "le": value <= bound if op == "le" else True, "lt": value < bound if op == "lt" else True}[op]
-            if not ok:
-                raise ValueError(f"{loc}: must be {dict(ge='>=', gt='>', le='<=', lt='<')[op]} {bound}, got {value}")
-    elif tp is str and not isinstance(value, str):
-        raise ValueError(f"{loc}: must be a string")
-    return value
-
-
 #: environment variable → top-level key it overrides (see the module docstring)
 ENV_SETTINGS: dict[str, str] = {
     "PROMPTOPS_DATABASE_URL": "database_url",
@@ -212,7 +163,7 @@ def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, Any]:
         if not raw:
             continue
         try:
-            out[key] = _convert(hints[key], _parse_env(hints[key], raw), var, meta[key])
+            out[key] = schema.convert(hints[key], _parse_env(hints[key], raw), var, meta[key])
         except ValueError as exc:
             message = str(exc) if str(exc).startswith(var) else f"{var}: {exc}"
             raise ConfigError(f"{message} (got {raw!r})", where="environment",
@@ -264,7 +215,7 @@ def load_config(root: Path | None = None) -> Config:
     data: dict[str, Any] = {}
     if path.is_file():
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = yamlsafe.load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)

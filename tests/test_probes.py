@@ -184,3 +184,13 @@ def test_init_starts_on_main_with_the_scaffold_committed(tmp_path, monkeypatch) 
     init_project(tmp_path / "b")  # who would the author be? git refuses to guess, and so do we
     repo = git.Repo(tmp_path / "b")
     assert not repo.head.is_valid() and "prompts/sentiment.prompt" in {e[0] for e in repo.index.entries}
+
+
+def test_a_yaml_alias_bomb_in_the_config_is_refused(tmp_path) -> None:
+    from promptops.config import load_config
+    from promptops.errors import ConfigError
+
+    (tmp_path / "promptops.yaml").write_text("models:\n" + "".join("  " + line + "\n" for line in BOMB.splitlines()))
+    with pytest.raises(ConfigError, match="alias") as info:
+        load_config(tmp_path)
+    assert info.value.where.endswith("promptops.yaml:3")
