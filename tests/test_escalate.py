@@ -51,7 +51,7 @@ def scores(*accs):
     ((0.5, 0.5, 0.5, 0.5), None, NO_TARGET),
 ])
 def test_decide(accs, target, status):
-    assert decide(scores(*accs), target=target, window=3, delta=0.02)[0] == status
+    assert decide(scores(*accs), target=target, window=3, delta=0.02).status == status
 
 
 def test_plateau_from_the_store_per_branch_and_best_run_per_version(project: Path):
@@ -70,7 +70,7 @@ def test_plateau_from_the_store_per_branch_and_best_run_per_version(project: Pat
     assert [(s.version, s.accuracy) for s in report.scores] == [("v00", 0.5), ("v01", 0.62), ("v02", 0.61), ("v03", 0.6),
                                                                 ("v04", 0.6)]
     assert report.best.version == "v01" and report.best.commit == "c01"
-    assert report.recent_gain == pytest.approx(0.0)  # window 3: v02..v04 did not beat v01
+    assert report.recent_gain == pytest.approx(-0.01)  # window 3: the best of v02..v04 (61%) vs v01 (62%)
     assert "plateau" in report.to_dict()["status"] and report.gap == pytest.approx(0.18)
 
 
@@ -181,7 +181,7 @@ def test_escalate_check_exit_codes(project: Path):
     store = open_store(config)
     add_runs(store, [0.6, 0.5])
     out = cli(project, "escalate", "--check")
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode == 4, out.stdout + out.stderr  # declined: too little history to decide
     assert TOO_LITTLE in out.stdout
     add_runs(store, [0.55, 0.6, 0.61], start=2)
     out = cli(project, "escalate", "--check")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, List, Optional
 
 import typer
 
-from ..escalate import PLATEAUED
+from ..escalate import DECLINED, DUE
 from ..escalate import check as plateau_check
 from ..escalate import events as ev
 from ..escalate import export as export_examples
-from ..escalate.flow import comparison_rows
+from ..escalate.flow import chosen, comparison_rows
 from ..escalate.flow import escalate as escalate_prompts
 from ..finetune import TrainConfig, jobs
 from . import common
@@ -29,47 +30,110 @@ def _say(text: str) -> None:
     common.console().print(text, markup=False)
 
 
+# exit codes of `escalate` (README: "Exit codes")
+EXIT_ESCALATED = 0   # escalate: a job was started for every chosen prompt (with --wait: and it succeeded)
+EXIT_DUE = 3         # --check: a prompt plateaued, escalation is due
+EXIT_DECLINED = 4    # too little history to decide (and nothing plateaued): the output says what would change it
+EXIT_NOTHING = 5     # escalate: nothing to do (targets met, still improving, no target)
+
+
 def escalate(
     names: Optional[List[str]] = typer.Argument(None, help="Prompts (default: every prompt with a suite or target)."),
-    check: bool = typer.Option(False, "--check", help="Only report; exit 3 when a prompt has plateaued (for CI)."),
+    check: bool = typer.Option(False, "--check", help="Only report: exit 0 nothing to do, 3 plateaued (escalation "
+                                                      "due), 4 too little history (for CI)."),
+    force: bool = typer.Option(False, "--force", help="Escalate the named prompts whatever the verdict (recorded "
+                                                      "in the job)."),
     wait: bool = typer.Option(False, "--wait", help="Wait for the job, then evaluate and compare the adapter."),
     auto_promote: Optional[str] = typer.Option(None, "--auto-promote", metavar="ENV",
                                                help="Promote the fine-tuned model to ENV when it beats the prompt (implies --wait)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop training after this many steps."),
     min_examples: Optional[int] = typer.Option(None, "--min-examples", help="Refuse sets smaller than this."),
-    as_json: bool = typer.Option(False, "--json", help="Print the plateau reports as JSON."),
+    measure_steps: Optional[int] = typer.Option(None, "--measure-steps", min=0,
+                                                help="Real training steps timed for the estimate before the job "
+                                                     "(default 3; 0 = do not measure)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one decision per prompt x model as JSON (and what "
+                                                       "was escalated)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines while the job runs."),
 ) -> None:
     """Find prompts that plateaued below their target; fine-tune a small model for them."""
 
     cfg = common.config()
+    if force and not names:
+        raise typer.BadParameter("--force needs the NAME of each prompt to escalate")
+    if force and check:
+        raise typer.BadParameter("--force and --check do not go together (--check only reports)")
     reports = plateau_check(common.project(), names or None)
-    if as_json:
-        common.print_json([r.to_dict() for r in reports])
-    else:
-        common.table("plateau check (eval history on branch " + cfg.escalate.branch + ")",
-                     ["prompt", "model", "status", "why", "scores per version (oldest first)"],
-                     [[r.prompt, r.model, r.status, r.reason(),
-                       " → ".join(f"{s.version}:{100 * s.accuracy:.0f}%" for s in r.scores) or "–"] for r in reports])
-    plateaued = any(r.status == PLATEAUED for r in reports)
     if check:
+        if as_json:
+            common.print_json([r.to_dict() for r in reports])
+        else:
+            _decisions(cfg, reports)
         # SystemExit, not typer.Exit: main() runs the app with standalone_mode=False, where click
         # turns typer.Exit into a return value that main() does not pass on
-        raise SystemExit(3 if plateaued else 0)
-    if not plateaued:
-        _say("nothing has plateaued; nothing to escalate")
-        return
+        actions = {r.action for r in reports}
+        raise SystemExit(EXIT_DUE if DUE in actions else EXIT_DECLINED if DECLINED in actions else 0)
+    todo = chosen(reports, force=force)
+    if not as_json:
+        _decisions(cfg, reports)
+    if not todo:
+        code = EXIT_DECLINED if any(r.action == DECLINED for r in reports) else EXIT_NOTHING
+        if as_json:
+            common.print_json([_decision_json(r, None) for r in reports])
+        else:
+            _say("nothing escalated: " + ("too little history to decide (see 'next' above), or force it with "
+                                          "--force" if code == EXIT_DECLINED else "nothing has plateaued")
+                 + f" (exit {code})")
+        raise SystemExit(code)
 
     overrides = {k: v for k, v in (("epochs", epochs), ("max_steps", max_steps)) if v is not None}
-    escalate_prompts(cfg, names or None, wait=wait or bool(auto_promote), auto_promote=auto_promote,
-                     train_overrides=overrides, min_examples=min_examples, reports=reports,
-                     on_event=_event_printer())
+    outcomes = escalate_prompts(cfg, names or None, wait=wait or bool(auto_promote), auto_promote=auto_promote,
+                                train_overrides=overrides, min_examples=min_examples, reports=reports,
+                                force=force, measure_steps=measure_steps,
+                                on_event=(lambda e: None) if as_json else _event_printer(quiet=quiet))
+    if as_json:
+        by_key = {(o.prompt, o.plateau.model): o for o in outcomes}
+        common.print_json([_decision_json(r, by_key.get((r.prompt, r.model))) for r in reports])
+    else:
+        for o in outcomes:
+            for note in o.notes:
+                _say(f"{o.prompt}: {note}")
+    failed = any(o.job is not None and o.job.status in ("failed", "cancelled") for o in outcomes)
+    raise SystemExit(1 if failed else EXIT_ESCALATED)
 
 
-def _event_printer():
+def _decisions(cfg: Any, reports: list) -> None:
+    common.table("escalation decision per prompt x model (eval history on branch " + cfg.escalate.branch + ")",
+                 ["prompt", "model", "status", "why", "next", "scores per version (oldest first)"],
+                 [[r.prompt, r.model, r.status, r.reason() + "".join(f"; {n}" for n in r.decision.notes),
+                   r.next_step(),
+                   " → ".join(f"{s.version}:{100 * s.accuracy:.0f}%" for s in r.scores) or "–"] for r in reports])
+
+
+def _decision_json(report: Any, outcome: Any) -> dict[str, Any]:
+    out = report.to_dict()
+    if outcome is None:
+        out["escalated"] = None
+        return out
+    job = outcome.job
+    out["escalated"] = {
+        "forced": report.forced, "job": None if job is None else job.id,
+        "job_status": None if job is None else job.status,
+        "export": None if outcome.export is None else {"train": outcome.export.train, "val": outcome.export.val,
+                                                       "path": str(outcome.export.out_dir),
+                                                       "version": outcome.export.version},
+        "estimate": None if outcome.estimate is None else outcome.estimate.to_dict(),
+        "comparison": outcome.comparison,
+        "promoted": None if outcome.promoted is None else {"version": outcome.promoted.version,
+                                                           "model": outcome.promoted.model},
+        "notes": outcome.notes}
+    return out
+
+
+def _event_printer(quiet: bool = False):
     """Render the escalation flow's events (promptops.escalate.events) as lines and tables."""
 
-    progress = _progress_printer()
+    progress = _progress_printer(quiet=quiet)
 
     def show(e: Any) -> None:
         if isinstance(e, ev.Exported):
@@ -168,14 +232,26 @@ def finetune(
             raise SystemExit(1)
 
 
-def _progress_printer():
-    last: dict[str, Any] = {"line": None}
+NOT_A_TERMINAL_EVERY_S = 30.0  # piped or logged output: a line per status/phase change, else one per 30 s
+
+
+def _progress_printer(quiet: bool = False, *, is_terminal: bool | None = None, clock: Any = time.monotonic):
+    """on_update(job) for jobs.wait: a line when the progress line changes; when the output is not a
+    terminal, only when the status or phase changes or every 30 s (a log, not a line per poll);
+    nothing under ``quiet`` but the final status."""
+    tty = common.console().is_terminal if is_terminal is None else is_terminal
+    last: dict[str, Any] = {"line": None, "key": None, "at": None}
 
     def update(job: Any) -> None:
         line = _progress_line(job)
-        if line != last["line"]:
-            last["line"] = line
-            _say(line)
+        key = (job.status, (job.progress or {}).get("phase"), (job.progress or {}).get("fold"))
+        if line == last["line"] or (quiet and job.status not in jobs.FINAL):
+            return
+        now = clock()
+        if not tty and key == last["key"] and last["at"] is not None and now - last["at"] < NOT_A_TERMINAL_EVERY_S:
+            return
+        last.update(line=line, key=key, at=now)
+        _say(line)
 
     return update
 

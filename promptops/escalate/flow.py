@@ -128,32 +128,49 @@ def comparison_rows(cmp: dict[str, Any]) -> list[list[str]]:
 def escalate(config: Config, names: list[str] | None = None, *, wait: bool = False, auto_promote: str | None = None,
              train_overrides: dict[str, Any] | None = None, min_examples: int | None = None,
              reports: list[PlateauReport] | None = None, on_event: OnEvent = ignore, store: Any = None,
-             source: str = "cli") -> list[Outcome]:
+             source: str = "cli", force: bool = False, measure_steps: int | None = None) -> list[Outcome]:
     """Escalate every plateaued prompt among ``names``: export, estimate, start a LoRA job; with
     ``wait`` also evaluate and compare the adapter, and with ``auto_promote`` promote it when it
     beats the prompt (paired test at ``ci.alpha``) and passes the environment's gate.
 
-    ``reports``: the plateau check already made by the caller (else it is made here)."""
+    ``force``: escalate every named prompt whatever its verdict (recorded in the job's
+    ``metrics["escalation"]``). ``reports``: the plateau check already made by the caller (else it
+    is made here). ``measure_steps``: see :func:`escalate_prompt`."""
     store = store or open_store(config)
     if reports is None:
         reports = check(config, names, store=store)
     train_config = TrainConfig.from_dict(train_overrides or {})
     outcomes = []
-    done: set[str] = set()
-    for rep in reports:
-        if not rep.plateaued or rep.prompt in done:  # one job per prompt, for its first plateaued model
-            continue
-        done.add(rep.prompt)
+    for rep in chosen(reports, force=force):
         outcomes.append(escalate_prompt(config, rep, [r for r in reports if r.prompt == rep.prompt],
                                         train_config=train_config, min_examples=min_examples, wait=wait,
-                                        auto_promote=auto_promote, on_event=on_event, store=store, source=source))
+                                        auto_promote=auto_promote, on_event=on_event, store=store, source=source,
+                                        measure_steps=measure_steps))
     return outcomes
+
+
+def chosen(reports: list[PlateauReport], *, force: bool = False) -> list[PlateauReport]:
+    """The report each escalated prompt goes with: its first plateaued model; with ``force``, every
+    prompt, on its first plateaued model, else its best scored one, else its first (``forced`` set)."""
+    out, seen = [], set()
+    for name in dict.fromkeys(r.prompt for r in reports):
+        mine = [r for r in reports if r.prompt == name]
+        rep = next((r for r in mine if r.plateaued), None)
+        if rep is None and force:
+            scored = [r for r in mine if r.best is not None]
+            rep = max(scored, key=lambda r: r.best.accuracy) if scored else mine[0]
+        if rep is None or name in seen:
+            continue
+        rep.forced = force and not rep.plateaued
+        seen.add(name)
+        out.append(rep)
+    return out
 
 
 def escalate_prompt(config: Config, plateau: PlateauReport, reports: list[PlateauReport], *,
                     train_config: TrainConfig, version: str | None = None, min_examples: int | None = None,
                     wait: bool = False, auto_promote: str | None = None, on_event: OnEvent = ignore,
-                    store: Any = None, source: str = "cli") -> Outcome:
+                    store: Any = None, source: str = "cli", measure_steps: int | None = None) -> Outcome:
     """Escalate one plateaued prompt: export its logged calls (rendered with ``version``, by default
     the best scored one), estimate, start the job; with ``wait`` compare, with ``auto_promote`` promote.
 
@@ -168,8 +185,11 @@ def escalate_prompt(config: Config, plateau: PlateauReport, reports: list[Platea
                    plateau=plateau, store=store, base_latency_ms=base_latency(reports, train_config.base))
     out.estimate = est
     on_event(Estimated(name, est))
+    decision = {"model": plateau.model, "status": plateau.status, "forced": plateau.forced,
+                "reason": plateau.reason()}
     job = jobs.create(config, name, ex.out_dir, train_config, store=store,
-                      extra={"commit": ex.commit, "version": ex.version, "estimate": est.to_dict()})
+                      extra={"commit": ex.commit, "version": ex.version, "estimate": est.to_dict(),
+                             "escalation": decision})
     out.job = job
     on_event(JobStarted(name, job))
     if not wait:
@@ -179,6 +199,10 @@ def escalate_prompt(config: Config, plateau: PlateauReport, reports: list[Platea
     on_event(JobEnded(name, job))
     if job.status != "succeeded":
         out.notes.append(f"job {job.id} {job.status}: {job.error or ''}")
+        return out
+    if plateau.best is None:  # forced with no scored version: nothing to set the adapter beside
+        out.notes.append(f"no scored version of '{name}' on {plateau.model} to compare with: "
+                         f"run promptops eval {name}, then promptops compare")
         return out
     cmp = compare(config, name, job, plateau, store=store, source=source)
     out.comparison = cmp
