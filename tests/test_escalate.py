@@ -299,3 +299,24 @@ def test_cli_prints_the_flow_events_as_before(capsys, tmp_path):
         "capital: not promoted: the gate says no",
         "capital@production -> abc123 on local/smollm2+j1 (deployment #7)",
     ]
+
+
+# --- per-label metrics follow the pass rule ------------------------------------------------------------
+
+def test_per_label_metrics_use_the_same_pass_rule_as_accuracy():
+    from promptops.eval.results import CaseResult, summarize
+
+    def r(i, expected, output, passed, error=None):
+        return CaseResult(prompt="p", version="v", model="m", case_id=str(i), repeat_index=0, vars={},
+                          expected=expected, output=output, passed=passed, error=error)
+
+    results = [r(0, "spam", "Spam, clearly.", True),  # passes its assertion though not an exact label
+               r(1, "spam", "ham", False),  # names another label
+               r(2, "spam", "spam", False),  # names the expected label yet fails (a stricter assertion)
+               r(3, "ham", "I think it is spam or ham", False),
+               r(4, "ham", None, None, error="timeout")]
+    s = summarize(results, prompt="p", version="v", model="m", duration_s=0, labels=["spam", "ham"])
+    c = s.classification
+    assert c["accuracy"] == pytest.approx(s.accuracy) == pytest.approx(0.2)
+    assert c["per_label"]["spam"]["recall"] == pytest.approx(1 / 3)  # was 2/3 when "contains" counted
+    assert c["per_label"]["ham"]["recall"] == 0.0 and c["confusion"]["spam"]["ham"] == 1
