@@ -320,3 +320,37 @@ def test_per_label_metrics_use_the_same_pass_rule_as_accuracy():
     assert c["accuracy"] == pytest.approx(s.accuracy) == pytest.approx(0.2)
     assert c["per_label"]["spam"]["recall"] == pytest.approx(1 / 3)  # was 2/3 when "contains" counted
     assert c["per_label"]["ham"]["recall"] == 0.0 and c["confusion"]["spam"]["ham"] == 1
+
+
+# --- promptops compare --------------------------------------------------------------------------------
+
+def test_compare_pairs_two_models_on_the_suite_and_reuses_stored_evals(tmp_path):
+    from promptops.testing.fake_openai import FakeOpenAI
+
+    from .helpers import CAPITALS, git
+
+    wrong = set(list(CAPITALS)[:12])  # fake/a misses 12 of 20; fake/b misses none
+
+    def rules(model, messages):
+        text = messages[-1]["content"]
+        country = next(c for c in CAPITALS if c in text)
+        return "Atlantis" if model.endswith("a") and country in wrong else CAPITALS[country]
+
+    with FakeOpenAI(rules=rules) as server:
+        root = make_project(tmp_path / "p", server.base_url, models=("fake/a", "fake/b"))
+        head = git(root, "rev-parse", "--short", "HEAD")
+        out = cli(root, "compare", f"capital@{head}/fake/a", f"capital@{head}/fake/b", "--json")
+        assert out.returncode == 0, out.stderr
+        cmp = json.loads(out.stdout)
+        assert cmp["cases"] == 20 and cmp["paired"]["finetuned_only"] == 12 and cmp["paired"]["prompt_only"] == 0
+        assert cmp["prompt_row"]["accuracy"] == pytest.approx(0.4) and cmp["finetuned_row"]["accuracy"] == 1.0
+        assert cmp["beats_prompt"] and cmp["paired"]["mcnemar_p"] < 0.001
+        calls = server.count()
+        out = cli(root, "compare", f"capital@{head}/fake/a", "capital/fake/b", "--no-eval")  # stored evals only
+        assert out.returncode == 0, out.stderr
+        assert "paired difference" in out.stdout and "+60.0 pts" in out.stdout
+        assert "capital/fake/b is significantly better" in out.stdout
+        assert server.count() == calls == 40  # the second compare made no call
+        assert cli(root, "compare", "capital@nope/fake/a", "capital/fake/b").returncode == 2
+        out = cli(root, "compare", "capital/fake/zzz", "capital/fake/b", "--no-eval")
+        assert out.returncode == 2 and "no stored eval" in out.stderr

@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                  "local/<base>+<job id>."),
     "keys": ("deploy_cmd", "Server API keys: create, list, revoke."),
     "jobs": ("escalate_cmd", "Fine-tune jobs: list, show, cancel, resume."),
+    "compare": ("compare_cmd", "Two versions or models of a prompt side by side, paired on the same suite cases "
+                               "(McNemar)."),
 }
 _LOADED: dict[str, Any] = {}  # module name -> the click group of its commands
 

@@ -16,10 +16,10 @@ from typing import Any
 from .. import deploy
 from ..config import Config
 from ..errors import PromptopsError
-from ..eval import stats
 from ..eval.evaluate import evaluate
 from ..finetune import TrainConfig, jobs
 from ..store import open_store
+from .compare import Side, comparison_rows, paired_comparison, passes_of, row_of  # noqa: F401 - rows re-exported
 from .estimate import base_latency, estimate
 from .events import (Compared, Estimated, Exported, JobEnded, JobProgress, JobStarted, NotPromoted, OnEvent,
                      Promoted, ignore)
@@ -44,7 +44,7 @@ class Outcome:
 def compare(config: Config, name: str, job: Any, plateau: PlateauReport, *, store: Any = None,
             repeat: int = 1, source: str = "cli") -> dict[str, Any]:
     """Evaluate the job's adapter on the suite (version fine-tuned) and compare it with that version
-    on the base model it was scored on (the best prompt)."""
+    on the base model it was scored on (the best prompt): :func:`.compare.paired_comparison`."""
     store = store or open_store(config)
     if job.status != "succeeded":
         raise PromptopsError(f"job {job.id} is {job.status}; only a succeeded job has a model to evaluate")
@@ -56,73 +56,24 @@ def compare(config: Config, name: str, job: Any, plateau: PlateauReport, *, stor
     spec = f"{name}@{commit}" if commit else name
     report = evaluate(config, [spec], models=[model], source=source, branch=config.escalate.branch, repeat=repeat)
     ft = report.summaries[0]
-    ft_pass = {r.case_id: (r.error is None and bool(r.passed)) for r in ft.results if r.repeat_index == 0}
-    base_rows = [r for r in store.results(best.run_id) if r.model == plateau.model and r.repeat_index == 0] \
-        if best.run_id else []
-    base_pass = {r.case_id: (r.error is None and bool(r.passed)) for r in base_rows}
-    common = sorted(set(ft_pass) & set(base_pass))
-    pair = stats.paired([base_pass[c] for c in common], [ft_pass[c] for c in common])
-    b, c_, p, delta, lo, hi = pair.b, pair.c, pair.p_value, pair.delta, pair.low, pair.high
     run = store.get_run(best.run_id) if best.run_id else None
     base_summary = ((run.summary or {}).get(plateau.model) or {}) if run else {}
+    base_row = {**row_of(base_summary), "accuracy": best.accuracy,
+                "ci_low": base_summary.get("ci_low", best.ci_low), "ci_high": base_summary.get("ci_high", best.ci_high)}
+    base = Side(name, best.version, best.commit, plateau.model, best.run_id, base_row,
+                passes_of(store.results(best.run_id), plateau.model) if best.run_id else {})
+    tuned = Side(name, ft.version, commit, model, ft.run_id, row_of(ft.metrics()),
+                 {r.case_id: (r.error is None and bool(r.passed)) for r in ft.results if r.repeat_index == 0})
     m = job.metrics or {}
     deliver_s = (job.finished_at - job.created_at).total_seconds() if job.finished_at and job.created_at else None
-    alpha = config.ci.alpha
-    return {
-        "prompt": name, "version": best.version, "commit": best.commit, "cases": len(common),
-        "finetuned_commit": commit, "finetuned_version": ft.version,
-        "prompt_model": plateau.model, "finetuned_model": model, "job": job.id, "run_id": ft.run_id,
-        "prompt_row": {"accuracy": best.accuracy, "ci_low": base_summary.get("ci_low", best.ci_low),
-                       "ci_high": base_summary.get("ci_high", best.ci_high),
-                       "latency_p50_ms": base_summary.get("latency_p50_ms"),
-                       "cost_usd_per_call": _per_call(base_summary), "consistency": base_summary.get("consistency")},
-        "finetuned_row": {"accuracy": ft.accuracy, "ci_low": ft.ci_low, "ci_high": ft.ci_high,
-                          "latency_p50_ms": ft.latency_p50_ms, "cost_usd_per_call": ft.cost_usd / max(ft.total, 1),
-                          "consistency": ft.consistency},
-        "paired": {"delta": delta, "ci_low": lo, "ci_high": hi, "prompt_only": b, "finetuned_only": c_,
-                   "mcnemar_p": p, "alpha": alpha},
-        "beats_prompt": ft.accuracy > best.accuracy and p < alpha,
-        "train_time_s": m.get("train_time_s"), "wall_time_s": m.get("wall_time_s"), "time_to_deliver_s": deliver_s,
-        "steps": m.get("steps"), "train_examples": m.get("train_examples"), "val_accuracy": m.get("val_accuracy"),
-        "best_val_loss": m.get("best_val_loss"), "folds": m.get("folds"), "peak_rss_mb": m.get("peak_rss_mb"),
-    }
-
-
-def _per_call(summary: dict) -> float | None:
-    if not summary or summary.get("cost_usd") is None or not summary.get("total"):
-        return None
-    return summary["cost_usd"] / summary["total"]
-
-
-def comparison_rows(cmp: dict[str, Any]) -> list[list[str]]:
-    """(what, best prompt, fine-tuned) rows: the measured side-by-side."""
-    p, f, d = cmp["prompt_row"], cmp["finetuned_row"], cmp["paired"]
-
-    def acc(r: dict) -> str:
-        return f"{100 * r['accuracy']:.1f}% [{100 * (r['ci_low'] or 0):.1f}–{100 * (r['ci_high'] or 0):.1f}]"
-
-    def ms(v: Any) -> str:
-        return "–" if v is None else f"{v:.0f} ms"
-
-    def usd(v: Any) -> str:
-        return "–" if v is None else ("$0" if v == 0 else f"${v:.6f}")
-
-    def cons(v: Any) -> str:
-        return "–" if v is None else f"{100 * v:.0f}%"
-
-    train = cmp.get("train_time_s")
-    deliver = cmp.get("time_to_deliver_s")
-    return [
-        ["model", f"{cmp['prompt_model']} ({cmp['version']})", cmp["finetuned_model"]],
-        ["accuracy (95% CI)", acc(p), acc(f)],
-        ["paired difference", "", f"{100 * d['delta']:+.1f} pts [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]"],
-        ["McNemar p (discordant)", "", f"{d['mcnemar_p']:.2g} ({d['prompt_only']} vs {d['finetuned_only']})"],
-        ["p50 latency / call", ms(p["latency_p50_ms"]), ms(f["latency_p50_ms"])],
-        ["cost / call", usd(p["cost_usd_per_call"]), usd(f["cost_usd_per_call"])],
-        ["consistency (repeats)", cons(p["consistency"]), cons(f["consistency"])],
-        ["time to deliver", "prompt edits (already spent)",
-         ("–" if train is None else f"train {train:.0f} s") + ("" if deliver is None else f", job {deliver:.0f} s")],
-    ]
+    out = paired_comparison(base, tuned, alpha=config.ci.alpha)
+    out.update({
+        "job": job.id, "train_time_s": m.get("train_time_s"), "wall_time_s": m.get("wall_time_s"),
+        "time_to_deliver_s": deliver_s, "steps": m.get("steps"), "train_examples": m.get("train_examples"),
+        "val_accuracy": m.get("val_accuracy"), "best_val_loss": m.get("best_val_loss"), "folds": m.get("folds"),
+        "peak_rss_mb": m.get("peak_rss_mb"),
+    })
+    return out
 
 
 def escalate(config: Config, names: list[str] | None = None, *, wait: bool = False, auto_promote: str | None = None,
