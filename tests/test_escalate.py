@@ -27,6 +27,26 @@ def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "proj", "http://127.0.0.1:9/v1")
 
 
+def fake_probe(train_config, train_path, val_path=None, *, steps=3, seed=0):
+    """The probe without a model: token lengths as characters / 4 + 10, a made-up 0.25 s step."""
+    from promptops.escalate.measure import Measured
+    from promptops.finetune.data import plan_lengths, read_chat_jsonl
+
+    rows = read_chat_jsonl(train_path) + (read_chat_jsonl(val_path) if val_path and Path(val_path).is_file() else [])
+    lengths = [sum(len(m["content"]) for m in r["messages"]) // 4 + 10 for r in rows]
+    return Measured(True, step_s=0.25, probe_step_s=0.2, steps_timed=steps - 1, sample=8 * steps, load_s=1.0,
+                    tokens_per_step=100.0, probe_tokens_per_step=80.0,
+                    lengths=plan_lengths(lengths, train_config.max_length))
+
+
+@pytest.fixture(autouse=True)
+def no_model_probe(monkeypatch):
+    """The default suite never loads the real model: the probe is faked (its own test is slow)."""
+    from promptops.escalate import measure
+
+    monkeypatch.setattr(measure, "probe", fake_probe)
+
+
 def add_runs(store, accuracies, *, prompt="capital", model=MODEL, branch="main", start=0):
     """One finished run per accuracy; each a new version (hash), evaluated a day apart."""
     for i, acc in enumerate(accuracies, start=start):
@@ -262,15 +282,21 @@ def test_escalate_reports_each_step_as_an_event_in_order(logged, monkeypatch):
     seen: list = []
     [out] = flow.escalate(config, ["capital"], wait=True, auto_promote="production", min_examples=3,
                           train_overrides={"max_steps": 5}, on_event=seen.append, store=store)
-    assert [type(e).__name__ for e in seen] == ["Exported", "Estimated", "JobStarted", "JobProgress", "JobProgress",
-                                                "JobEnded", "Compared", "NotPromoted"]
+    assert [type(e).__name__ for e in seen] == ["Exported", "Measuring", "Estimated", "JobStarted", "JobProgress",
+                                                "JobProgress", "JobEnded", "Compared", "NotPromoted"]
     assert all(e.prompt == "capital" for e in seen)
-    assert seen[0].export is out.export and seen[1].estimate is out.estimate and seen[6].comparison is cmp
+    assert seen[0].export is out.export and seen[2].estimate is out.estimate and seen[7].comparison is cmp
+    est = out.estimate
+    assert est.measured and est.step_s == 0.25 and "measured on this machine" in est.step_source
+    assert "DESIGN.md" not in json.dumps(est.to_dict()) and est.max_length["chosen"]
+    assert started[0]["estimate"]["measured"] and started[0]["escalation"]["status"] == PLATEAUED
     assert started[0]["version"] == out.export.version and out.promoted is None
     # without --wait the flow stops once the job is started
     seen.clear()
-    flow.escalate(config, ["capital"], min_examples=3, on_event=seen.append, store=store)
+    flow.escalate(config, ["capital"], min_examples=3, on_event=seen.append, store=store, measure_steps=0)
     assert [type(e).__name__ for e in seen] == ["Exported", "Estimated", "JobStarted"]
+    est = seen[1].estimate
+    assert not est.measured and "not measured; probe: --measure-steps 0" in est.step_source
 
 
 def test_cli_prints_the_flow_events_as_before(capsys, tmp_path):

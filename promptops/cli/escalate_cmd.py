@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, List, Optional
 
 import typer
 
+from ..errors import PromptopsError
 from ..escalate import DECLINED, DUE
 from ..escalate import check as plateau_check
 from ..escalate import events as ev
 from ..escalate import export as export_examples
+from ..escalate.estimate import base_latency, versus_measured
+from ..escalate.estimate import estimate as estimate_job
 from ..escalate.flow import chosen, comparison_rows
 from ..escalate.flow import escalate as escalate_prompts
+from ..escalate.measure import DEFAULT_STEPS, measure
 from ..finetune import TrainConfig, jobs
 from . import common
 
@@ -141,9 +146,11 @@ def _event_printer(quiet: bool = False):
             dropped = ", ".join(f"{n} {w}" for w, n in sorted(x.dropped.items())) or "none"
             _say(f"{e.prompt}: exported {x.train} train + {x.val} validation examples to {x.out_dir} "
                  f"(version {x.version}; dropped: {dropped})")
+        elif isinstance(e, ev.Measuring):
+            if not quiet:
+                _say(f"{e.prompt}: timing {e.steps} real training step(s) on this machine for the estimate")
         elif isinstance(e, ev.Estimated):
-            common.table(f"{e.prompt}: is fine-tuning worth it? (estimate; step time: {e.estimate.step_source})",
-                         ["", "prompt now", "fine-tuned (expected)"], e.estimate.rows())
+            _show_estimate(e.prompt, e.estimate)
         elif isinstance(e, ev.JobStarted):
             _say(f"{e.prompt}: started job {e.job.id} (log {e.job.log_path}); "
                  f"follow it with: promptops jobs show {e.job.id}")
@@ -151,6 +158,8 @@ def _event_printer(quiet: bool = False):
             progress(e.job)
         elif isinstance(e, ev.JobEnded) and e.job.status != "succeeded":
             _say(f"{e.prompt}: job {e.job.id} {e.job.status}: {e.job.error or ''}")
+        elif isinstance(e, ev.JobEnded):
+            _show_versus(e.job)
         elif isinstance(e, ev.Compared):
             common.table(f"{e.prompt}: prompt engineering vs fine-tuning "
                          f"(measured on {e.comparison['cases']} suite cases)",
@@ -162,6 +171,26 @@ def _event_printer(quiet: bool = False):
             _say(f"{e.prompt}: not promoted: {e.reason}")
 
     return show
+
+
+def _show_estimate(prompt: str, est: Any) -> None:
+    common.table(f"{prompt}: is fine-tuning worth it? (estimate; step time: {est.step_source})",
+                 ["", "prompt now", "fine-tuned (expected)"], est.rows())
+    plan = est.max_length or {}
+    if plan.get("truncated"):
+        _warn(f"warning: {plan['truncated']} of {plan['examples']} training example(s) are longer than max_length "
+              f"{plan['max_length']} tokens (longest {plan['longest']}) and lose the start of their prompt "
+              f"(raise it with --set max_length={plan['longest']})")
+
+
+def _show_versus(job: Any) -> None:
+    rows = versus_measured(job)
+    if rows:
+        common.table(f"job {job.id}: the estimate beside what was measured", ["", "estimated", "measured"], rows)
+
+
+def _warn(text: str) -> None:
+    common.err_console().print(text, markup=False, style="yellow")
 
 
 def export(
@@ -203,6 +232,10 @@ def finetune(
     settings: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Any training setting (repeatable)."),
     wait: bool = typer.Option(False, "--wait", help="Follow the job until it ends."),
     resume: Optional[str] = typer.Option(None, "--resume", metavar="JOB_ID", help="Resume a failed or cancelled job."),
+    measure_steps: Optional[int] = typer.Option(None, "--measure-steps", min=0,
+                                                help="Real training steps timed for the estimate before the job "
+                                                     "(default 3; 0 = do not measure)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines while the job runs."),
 ) -> None:
     """Start a LoRA fine-tune job in its own process; the adapter becomes local/<base>+<job id>."""
 
@@ -222,14 +255,39 @@ def finetune(
             if not sep:
                 raise typer.BadParameter(f"--set {item!r}: expected KEY=VALUE")
             values[key.strip()] = value
-        job = jobs.create(cfg, name, dataset, TrainConfig.from_dict(values, where="--set/flags"))
+        tc = TrainConfig.from_dict(values, where="--set/flags")
+        tc, est = _estimate_manual(name, dataset, tc, measure_steps, quiet)
+        job = jobs.create(cfg, name, dataset, tc, extra={"estimate": est.to_dict()})
     _say(f"job {job.id} started (pid {job.pid}); model when done: {jobs.model_name(job.base_model, job.id)}; "
          f"log {job.log_path}")
     if wait:
-        job = jobs.wait(cfg, job.id, on_update=_progress_printer())
+        job = jobs.wait(cfg, job.id, on_update=_progress_printer(quiet))
         _show(job)
         if job.status != "succeeded":
             raise SystemExit(1)
+
+
+def _estimate_manual(name: str, dataset: str, tc: TrainConfig, steps: Optional[int], quiet: bool) -> Any:
+    """(train config with max_length chosen, estimate) for `finetune`: the probe and the table the
+    escalation flow shows, beside the prompt's best scored version when there is one."""
+    train_path, val_path = jobs.dataset_files(dataset)
+    n = sum(1 for line in train_path.read_text(encoding="utf-8").splitlines() if line.strip())
+    steps = DEFAULT_STEPS if steps is None else steps
+    if steps and not quiet:
+        _say(f"{name}: timing {steps} real training step(s) on this machine for the estimate")
+    probe = measure(tc, train_path, val_path, steps=steps)
+    if probe.lengths is not None:
+        tc = dataclasses.replace(tc, max_length=probe.lengths.max_length)
+    try:
+        reports = plateau_check(common.project(), [name])
+    except PromptopsError:  # a job for a name with no prompt file: no accuracy to set it beside
+        reports = []
+    best = chosen(reports, force=True)
+    est = estimate_job(prompt=name, train_path=train_path, examples=n, train_config=tc,
+                       plateau=best[0] if best else None, store=common.store(),
+                       base_latency_ms=base_latency(reports, tc.base), measured=probe)
+    _show_estimate(name, est)
+    return tc, est
 
 
 NOT_A_TERMINAL_EVERY_S = 30.0  # piped or logged output: a line per status/phase change, else one per 30 s
@@ -343,6 +401,12 @@ def _show(job: Any) -> None:
         if isinstance(d, dict):
             _say(f"  {label}: precision {_fmt(d.get('precision'))} recall {_fmt(d.get('recall'))} "
                  f"support {d.get('support')}")
+    plan = m.get("max_length") if isinstance(m.get("max_length"), dict) else None
+    if plan and plan.get("truncated"):
+        _say(f"warning: {plan['truncated']} of {plan['examples']} examples were cut to max_length "
+             f"{plan['max_length']} tokens (longest {plan['longest']})")
+    if job.status == "succeeded":
+        _show_versus(job)
     if job.error:
         _say(f"error: {job.error}")
     tail = jobs.log_tail(job, 5)
@@ -365,12 +429,13 @@ def jobs_cancel(job_id: str = typer.Argument(...)) -> None:
 
 
 @jobs_app.command("resume")
-def jobs_resume(job_id: str = typer.Argument(...), wait: bool = typer.Option(False, "--wait")) -> None:
+def jobs_resume(job_id: str = typer.Argument(...), wait: bool = typer.Option(False, "--wait"),
+                quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines while the job runs.")) -> None:
     """Rerun a failed or cancelled job from its last checkpoint."""
 
     cfg = common.config()
     job = jobs.resume(cfg, job_id)
     _say(f"job {job.id} resumed (pid {job.pid})")
     if wait:
-        job = jobs.wait(cfg, job.id, on_update=_progress_printer())
+        job = jobs.wait(cfg, job.id, on_update=_progress_printer(quiet))
         _show(job)

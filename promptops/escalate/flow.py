@@ -1,4 +1,4 @@
-"""Escalation end to end: plateau → export → estimate → LoRA job → eval of the adapter → compare → promote.
+"""Escalation end to end: plateau → export → measure a few steps → estimate → LoRA job → eval of the adapter → compare → promote.
 
 The fine-tuned model is scored on the prompt's own regression suite with the same runner, using
 the version that was fine-tuned, and set beside that version on its base model: accuracy with 95 %
@@ -10,6 +10,7 @@ Progress goes out as events (:mod:`.events`) through ``on_event``; nothing here 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +22,10 @@ from ..finetune import TrainConfig, jobs
 from ..store import open_store
 from .compare import Side, comparison_rows, paired_comparison, passes_of, row_of  # noqa: F401 - rows re-exported
 from .estimate import base_latency, estimate
-from .events import (Compared, Estimated, Exported, JobEnded, JobProgress, JobStarted, NotPromoted, OnEvent,
-                     Promoted, ignore)
+from .events import (Compared, Estimated, Exported, JobEnded, JobProgress, JobStarted, Measuring, NotPromoted,
+                     OnEvent, Promoted, ignore)
 from .export import export
+from .measure import DEFAULT_STEPS, measure
 from .plateau import PlateauReport, check
 
 
@@ -123,7 +125,9 @@ def escalate_prompt(config: Config, plateau: PlateauReport, reports: list[Platea
                     wait: bool = False, auto_promote: str | None = None, on_event: OnEvent = ignore,
                     store: Any = None, source: str = "cli", measure_steps: int | None = None) -> Outcome:
     """Escalate one plateaued prompt: export its logged calls (rendered with ``version``, by default
-    the best scored one), estimate, start the job; with ``wait`` compare, with ``auto_promote`` promote.
+    the best scored one), time ``measure_steps`` real training steps (default 3; 0 = none, the
+    estimate then says it is not measured), estimate, start the job; with ``wait`` compare, with
+    ``auto_promote`` promote. Most examples longer than ``max_length``: a ConfigError, no job.
 
     ``reports``: this prompt's plateau reports on every model (for the base model's latency)."""
     store = store or open_store(config)
@@ -132,8 +136,15 @@ def escalate_prompt(config: Config, plateau: PlateauReport, reports: list[Platea
     ex = export(config, name, store=store, version=version, min_examples=min_examples)
     out.export = ex
     on_event(Exported(name, ex))
+    steps = DEFAULT_STEPS if measure_steps is None else measure_steps
+    if steps:
+        on_event(Measuring(name, steps))
+    probe = measure(train_config, ex.train_path, ex.val_path, steps=steps)
+    if probe.lengths is not None:  # the job trains with the max_length chosen (and checked) here
+        train_config = dataclasses.replace(train_config, max_length=probe.lengths.max_length)
     est = estimate(prompt=name, train_path=ex.train_path, examples=ex.train, train_config=train_config,
-                   plateau=plateau, store=store, base_latency_ms=base_latency(reports, train_config.base))
+                   plateau=plateau, store=store, base_latency_ms=base_latency(reports, train_config.base),
+                   measured=probe)
     out.estimate = est
     on_event(Estimated(name, est))
     decision = {"model": plateau.model, "status": plateau.status, "forced": plateau.forced,
