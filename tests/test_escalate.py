@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -380,3 +381,98 @@ def test_compare_pairs_two_models_on_the_suite_and_reuses_stored_evals(tmp_path)
         assert cli(root, "compare", "capital@nope/fake/a", "capital/fake/b").returncode == 2
         out = cli(root, "compare", "capital/fake/zzz", "capital/fake/b", "--no-eval")
         assert out.returncode == 2 and "no stored eval" in out.stderr
+
+
+# --- max_length from the data, the estimate on every path, progress off a terminal --------------------
+
+def test_max_length_is_chosen_from_the_data_warned_when_cut_and_refused_when_most_would_be():
+    from promptops.finetune.data import AUTO_MAX_LENGTH, plan_lengths, truncate
+
+    plan = plan_lengths([40, 300, 90], None)
+    assert (plan.max_length, plan.chosen, plan.truncated, plan.warning()) == (300, True, 0, None)
+    capped = plan_lengths([10, 20, AUTO_MAX_LENGTH + 500], None)
+    assert capped.max_length == AUTO_MAX_LENGTH and capped.truncated == 1
+    assert "1 of 3 example(s) are longer than max_length 2048" in capped.warning()
+    assert plan_lengths([40, 300, 90], 256).truncated == 1
+    with pytest.raises(PromptopsError, match=r"2 of 3 examples are longer than max_length 64.*most would lose") as e:
+        plan_lengths([40, 300, 90], 64)
+    assert "--set max_length=300" in e.value.one_line()
+    row = {"input_ids": list(range(10)), "labels": [-100] * 7 + [7, 8, 9], "truncated": False, "prompt_tokens": 7}
+    cut = truncate(row, 5)
+    assert cut["input_ids"] == [5, 6, 7, 8, 9] and cut["labels"][-3:] == [7, 8, 9] and cut["truncated"]
+    assert truncate(row, None) is row and truncate(row, 10) is row
+
+
+def test_progress_lines_do_not_repeat_every_poll_off_a_terminal(capsys):
+    from promptops.cli.escalate_cmd import _progress_printer
+
+    now = [0.0]
+    show = _progress_printer(is_terminal=False, clock=lambda: now[0])
+    for step in range(1, 21):  # one poll a second, the step (and ETA) changing each time
+        now[0] += 1.0
+        show(FakeJob("running", progress={"phase": "train", "step": step, "total_steps": 40, "loss": 1.0 / step}))
+    show(FakeJob("running", progress={"phase": "generate", "step": 40, "total_steps": 40}))
+    show(FakeJob("succeeded", progress={"phase": "done", "step": 40, "total_steps": 40}))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and "step 1/40" in lines[0] and "(generate)" in lines[1] and "succeeded" in lines[2]
+    quiet = _progress_printer(quiet=True, is_terminal=True)
+    quiet(FakeJob("running", progress={"step": 1, "total_steps": 2}))
+    quiet(FakeJob("succeeded", progress={"step": 2, "total_steps": 2}))
+    assert capsys.readouterr().out.splitlines() == ["j1 succeeded  step 2/2"]
+
+
+def test_estimate_beside_what_was_measured():
+    from promptops.escalate.estimate import versus_measured
+
+    created = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    est = {"steps": 30, "step_s": 10.5, "train_s": 315.0, "load_s": 12.0, "measured": True,
+           "max_length": {"max_length": 400, "chosen": True, "examples": 360, "longest": 400, "mean": 310.0,
+                          "truncated": 0}}
+    job = FakeJob("succeeded", created_at=created, finished_at=created + timedelta(seconds=400),
+                  metrics={"estimate": est, "steps": 30, "train_time_s": 330.0, "wall_time_s": 360.0,
+                           "max_length": est["max_length"]})
+    rows = {r[0]: r[1:] for r in versus_measured(job)}
+    assert rows["seconds / step"] == ["10.50", "11.00"] and rows["training"] == ["5.2 min", "5.5 min"]
+    assert rows["time to deliver"] == ["5.5 min", "6.7 min"] and rows["load + generate + save"][1] == "30 s"
+    assert "400 tokens (chosen from the data" in rows["max_length"][1]
+    assert versus_measured(FakeJob("succeeded", metrics={"steps": 3})) is None  # no estimate recorded
+
+
+def test_force_escalates_a_prompt_with_too_little_history_and_records_it(logged, monkeypatch):
+    from promptops.escalate import flow
+
+    config, store, _ = logged
+    add_runs(store, [0.5])
+    made = []
+    monkeypatch.setattr(flow.jobs, "create", lambda *a, **kw: made.append((a, kw)) or FakeJob("queued"))
+    out = cli(config.root, "escalate", "capital", "--min-examples", "3")
+    assert out.returncode == 4 and not made
+    out = cli(config.root, "escalate", "capital", "--force", "--min-examples", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    [d] = json.loads(out.stdout)
+    assert d["status"] == TOO_LITTLE and d["escalated"]["forced"] is True and d["escalated"]["job"] == "j1"
+    assert d["escalated"]["estimate"]["measured"] is True
+    (_, kw), = made
+    assert kw["extra"]["escalation"] == {"model": MODEL, "status": TOO_LITTLE, "forced": True,
+                                         "reason": d["reason"]}
+
+
+def test_manual_finetune_shows_the_estimate_refuses_long_examples_and_fills_in_the_measured(project, monkeypatch):
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("PROMPTOPS_JOB_TRAINER", "tests.test_jobs")
+    monkeypatch.setenv("PYTHONPATH", str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    data = project / "data"
+    data.mkdir()
+    row = {"messages": [{"role": "user", "content": "What is the capital of Peru? " * 8},
+                        {"role": "assistant", "content": "Lima"}]}
+    (data / "train.jsonl").write_text((json.dumps(row) + "\n") * 8)
+    out = cli(project, "finetune", "capital", "--dataset", str(data), "--set", "max_length=16")
+    assert out.returncode == 2 and "8 of 8 examples are longer than max_length 16" in out.stderr
+    assert open_store(load_config(project)).list_jobs() == []  # refused before any job
+    out = cli(project, "finetune", "capital", "--dataset", str(data), "--max-steps", "4", "--wait", "-q")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "is fine-tuning worth it?" in out.stdout and "measured on this machine" in out.stdout
+    assert "the estimate beside what was measured" in out.stdout and "timing" not in out.stdout
+    [job] = open_store(load_config(project)).list_jobs()
+    est = job.metrics["estimate"]
+    assert est["measured"] is True and est["actual"]["steps"] == 4 and job.config["max_length"] == 69

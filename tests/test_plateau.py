@@ -111,7 +111,7 @@ def test_a_stale_marker_does_not_count():
 
 
 def test_paired_noise_is_not_a_gain_and_the_budget_ends_steady_small_gains():
-    # +3 points on 120 cases: more than delta, but McNemar p ≈ 0.25: not significant, so flat
+    # +3.3 points on 120 cases: more than delta, but McNemar p = 0.125: not significant, so flat
     d = decide(vs(0.40, 0.45, 0.48, 0.47, 0.483), target=0.9, pair=first_k_pass())
     assert d.status == PLATEAUED and not d.gain.significant and d.gain.p_value > 0.05
     assert "not significantly better" in d.reason and "optimize" in d.next

@@ -14,7 +14,7 @@ The expected accuracy gain is the plateau gap (target − best); the per-call la
 current deployment come from the logged calls, and those of the fine-tuned small model from the base
 model's evals of this prompt (local models cost no API fees).
 After: :func:`versus_measured` sets the job's measured figures beside the estimate's (the worker
-also writes them into the job record, ``metrics["estimate"]["measured"]``).
+also writes them into the job record, ``metrics["estimate"]["actual"]``).
 """
 
 from __future__ import annotations
