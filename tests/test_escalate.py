@@ -11,8 +11,18 @@ import pytest
 
 from promptops.config import load_config
 from promptops.errors import PromptopsError
-from promptops.escalate import IMPROVING, NO_TARGET, PLATEAUED, TARGET_MET, TOO_LITTLE, check, decide, export
+from promptops.escalate import (
+    IMPROVING,
+    NO_TARGET,
+    PLATEAUED,
+    TARGET_MET,
+    TOO_LITTLE,
+    check,
+    decide,
+    export,
+)
 from promptops.escalate.events import NotPromoted, Promoted
+from promptops.escalate.measure import probe as REAL_PROBE
 from promptops.escalate.plateau import VersionScore
 from promptops.store import open_store
 from promptops.testing.pytest_plugin import CliInvoker, CliResult
@@ -302,7 +312,14 @@ def test_escalate_reports_each_step_as_an_event_in_order(logged, monkeypatch):
 
 def test_cli_prints_the_flow_events_as_before(capsys, tmp_path):
     from promptops.cli.escalate_cmd import _event_printer
-    from promptops.escalate.events import Exported, JobEnded, JobProgress, JobStarted, NotPromoted, Promoted
+    from promptops.escalate.events import (
+        Exported,
+        JobEnded,
+        JobProgress,
+        JobStarted,
+        NotPromoted,
+        Promoted,
+    )
 
     class Export:
         train, val, out_dir, version, dropped = 6, 2, tmp_path / "ft", "abc123", {"unrated": 1, "duplicate input": 3}
@@ -404,7 +421,7 @@ def test_max_length_is_chosen_from_the_data_warned_when_cut_and_refused_when_mos
 
 
 def test_progress_lines_do_not_repeat_every_poll_off_a_terminal(capsys):
-    from promptops.cli.escalate_cmd import _progress_printer
+    from promptops.cli.jobs_cmd import _progress_printer
 
     now = [0.0]
     show = _progress_printer(is_terminal=False, clock=lambda: now[0])
@@ -476,3 +493,31 @@ def test_manual_finetune_shows_the_estimate_refuses_long_examples_and_fills_in_t
     [job] = open_store(load_config(project)).list_jobs()
     est = job.metrics["estimate"]
     assert est["measured"] is True and est["actual"]["steps"] == 4 and job.config["max_length"] == 69
+
+
+@pytest.mark.slow
+def test_the_probe_times_real_steps_on_the_embedded_model(tmp_path):
+    """The real probe: the embedded model loaded quietly, every example tokenized, 2 steps timed."""
+    import contextlib
+    import io
+
+    from promptops.escalate import measure as m
+    from promptops.finetune import TrainConfig
+
+    assert m.probe is not REAL_PROBE  # the autouse fake; this test runs the real one
+    probe = REAL_PROBE
+    row = {"messages": [{"role": "system", "content": "Classify: spam or ham."},
+                        {"role": "user", "content": "WIN a free cruise now!!!"},
+                        {"role": "assistant", "content": "spam"}]}
+    path = tmp_path / "train.jsonl"
+    path.write_text((json.dumps(row) + "\n") * 12)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            got = probe(TrainConfig(batch_size=4), path, steps=3)
+        except PromptopsError as exc:
+            pytest.skip(f"embedded model not available: {exc}")
+    assert got.measured and got.steps_timed == 2 and got.step_s > 0 and got.load_s > 0
+    assert got.lengths.chosen and got.lengths.truncated == 0 and got.lengths.max_length == got.lengths.longest
+    assert "measured on this machine" in got.source()
+    assert "GGUF" not in err.getvalue()  # quiet: no conversion progress bar

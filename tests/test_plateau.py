@@ -10,8 +10,18 @@ from pathlib import Path
 import pytest
 
 from promptops.config import load_config
-from promptops.escalate import (DECLINED, DUE, IMPROVING, NOTHING, OPTIMIZE_SOURCE, PLATEAUED, TARGET_MET,
-                                TOO_LITTLE, check, decide)
+from promptops.escalate import (
+    DECLINED,
+    DUE,
+    IMPROVING,
+    NOTHING,
+    OPTIMIZE_SOURCE,
+    PLATEAUED,
+    TARGET_MET,
+    TOO_LITTLE,
+    check,
+    decide,
+)
 from promptops.escalate.decision import Optimization, VersionScore
 from promptops.eval import stats
 from promptops.store import open_store

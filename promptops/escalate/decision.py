@@ -180,7 +180,7 @@ def decide(scores: list[VersionScore], *, target: float | None, window: int = 3,
         dec.next = f"escalate: promptops escalate {name}"
         return dec
     dec.status, dec.reason = IMPROVING, f"{where}; {gain_text}"
-    dec.next = (f"keep iterating; it plateaus when the next versions stop being significantly better"
+    dec.next = ("keep iterating; it plateaus when the next versions stop being significantly better"
                 + ("" if opt else f", once {optimize} leaves it well below target")
                 + f", or after {budget} versions well below target ({n} so far)")
     return dec

@@ -26,8 +26,22 @@ from ..config import Config
 from ..errors import NotFoundError
 from ..eval import stats
 from ..project import Project, using
-from .decision import (ACTION, DECLINED, DUE, IMPROVING, NO_TARGET, NOTHING, PLATEAUED, TARGET_MET, TOO_LITTLE,
-                       Decision, Optimization, VersionScore, decide, evidence)
+from .decision import (
+    ACTION,
+    DECLINED,
+    DUE,
+    IMPROVING,
+    NO_TARGET,
+    NOTHING,
+    PLATEAUED,
+    TARGET_MET,
+    TOO_LITTLE,
+    Decision,
+    Optimization,
+    VersionScore,
+    decide,
+    evidence,
+)
 
 OPTIMIZE_SOURCE = "optimize"
 
