@@ -11,16 +11,7 @@ import pytest
 
 from promptops.config import load_config
 from promptops.errors import PromptopsError
-from promptops.escalate import (
-    IMPROVING,
-    NO_TARGET,
-    PLATEAUED,
-    TARGET_MET,
-    TOO_LITTLE,
-    check,
-    decide,
-    export,
-)
+from promptops.escalate import IMPROVING, NO_TARGET, PLATEAUED, TARGET_MET, TOO_LITTLE, check, decide, export
 from promptops.escalate.events import NotPromoted, Promoted
 from promptops.escalate.measure import probe as REAL_PROBE
 from promptops.escalate.plateau import VersionScore
@@ -312,14 +303,7 @@ def test_escalate_reports_each_step_as_an_event_in_order(logged, monkeypatch):
 
 def test_cli_prints_the_flow_events_as_before(capsys, tmp_path):
     from promptops.cli.escalate_cmd import _event_printer
-    from promptops.escalate.events import (
-        Exported,
-        JobEnded,
-        JobProgress,
-        JobStarted,
-        NotPromoted,
-        Promoted,
-    )
+    from promptops.escalate.events import Exported, JobEnded, JobProgress, JobStarted, NotPromoted, Promoted
 
     class Export:
         train, val, out_dir, version, dropped = 6, 2, tmp_path / "ft", "abc123", {"unrated": 1, "duplicate input": 3}

@@ -10,18 +10,9 @@ from pathlib import Path
 import pytest
 
 from promptops.config import load_config
-from promptops.escalate import (
-    DECLINED,
-    DUE,
-    IMPROVING,
-    NOTHING,
-    OPTIMIZE_SOURCE,
-    PLATEAUED,
-    TARGET_MET,
-    TOO_LITTLE,
-    check,
-    decide,
-)
+from promptops.deploy.gate import gate_score
+from promptops.escalate import (DECLINED, DUE, IMPROVING, NOTHING, PLATEAUED, TARGET_MET, TOO_LITTLE, check, decide,
+                                record_optimization)
 from promptops.escalate.decision import Optimization, VersionScore
 from promptops.eval import stats
 from promptops.store import open_store
@@ -56,10 +47,12 @@ def add_version(store, i: int, passed: int, *, model=MODEL, n=CASES, prompt="cap
 
 
 def mark_optimized(store, i: int, *, day: float, prompt="capital"):
-    """What `promptops optimize` records: a finished run with source "optimize" (validation accuracy)."""
-    return store.create_run(prompt=prompt, version=f"v{i:02d}", hash=f"h{i:02d}", branch="main", models=[MODEL],
-                            fingerprint=f"opt{i}{day}", status="finished", source=OPTIMIZE_SOURCE,
-                            started_at=T0 + timedelta(days=day), summary={MODEL: {"accuracy": 0.99}})
+    """What `promptops optimize` records (record_optimization): started from version v<i>."""
+    class Start:  # the version the search started from
+        name, version, hash = prompt, f"v{i:02d}", f"h{i:02d}"
+
+    return record_optimization(store, Start, best_accuracy=0.99, baseline_accuracy=0.3, candidates=7,
+                               started_at=T0 + timedelta(days=day))
 
 
 def vs(*accs, n=CASES):
@@ -155,6 +148,10 @@ def test_check_pairs_on_stored_results_reads_the_marker_and_every_model(project:
     mark_optimized(store, 3, day=3.5)
     [a, _] = check(config, ["capital"])
     assert a.status == PLATEAUED and a.optimization.current and a.optimization.run_id
+    assert a.optimization.accuracy == 0.99
+    # the marker's validation accuracy is never a suite score: not for the decision, not for the promotion gate
+    start = type("P", (), {"name": "capital", "hash": "h03"})
+    assert gate_score(config, start, MODEL, store=store) == pytest.approx(28 / CASES)
     assert [s.version for s in a.scores] == ["v00", "v01", "v02", "v03"]  # the optimize run is not a score
     # a hand-written version scored after the marker makes it stale
     add_version(store, 4, 29)

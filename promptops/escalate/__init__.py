@@ -15,21 +15,8 @@ Import-light: nothing here imports torch; the job runs in its own process.
 from __future__ import annotations
 
 from .export import ExportError, ExportResult, export
-from .plateau import (
-                      DECLINED,
-                      DUE,
-                      IMPROVING,
-                      NO_TARGET,
-                      NOTHING,
-                      OPTIMIZE_SOURCE,
-                      PLATEAUED,
-                      TARGET_MET,
-                      TOO_LITTLE,
-                      PlateauReport,
-                      VersionScore,
-                      check,
-                      decide,
-)
+from .plateau import (DECLINED, DUE, IMPROVING, NO_TARGET, NOTHING, OPTIMIZE_SOURCE, PLATEAUED, TARGET_MET,
+                      TOO_LITTLE, PlateauReport, VersionScore, check, decide, record_optimization)
 
 __all__ = ["DECLINED", "DUE", "ExportError", "ExportResult", "IMPROVING", "NOTHING", "NO_TARGET", "OPTIMIZE_SOURCE",
-           "PLATEAUED", "PlateauReport", "TARGET_MET", "TOO_LITTLE", "VersionScore", "check", "decide", "export"]
+           "PLATEAUED", "PlateauReport", "TARGET_MET", "TOO_LITTLE", "VersionScore", "check", "decide", "export", "record_optimization"]

@@ -22,19 +22,8 @@ from ..finetune import TrainConfig, jobs
 from ..store import open_store
 from .compare import Side, comparison_rows, paired_comparison, passes_of, row_of  # noqa: F401 - rows re-exported
 from .estimate import base_latency, estimate
-from .events import (
-    Compared,
-    Estimated,
-    Exported,
-    JobEnded,
-    JobProgress,
-    JobStarted,
-    Measuring,
-    NotPromoted,
-    OnEvent,
-    Promoted,
-    ignore,
-)
+from .events import (Compared, Estimated, Exported, JobEnded, JobProgress, JobStarted, Measuring, NotPromoted,
+                     OnEvent, Promoted, ignore)
 from .export import export
 from .measure import DEFAULT_STEPS, measure
 from .plateau import PlateauReport, check

@@ -29,19 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, PromptopsError
-from ..finetune import (
-    TrainConfig,
-    trainer,  # import-light: torch is imported on first use inside
-)
+from ..finetune import TrainConfig, trainer  # import-light: torch is imported on first use inside
 from ..finetune.callbacks import TrainerCallback
-from ..finetune.data import (
-    LengthPlan,
-    encode_example,
-    epoch_batches,
-    padded_tokens,
-    plan_lengths,
-    read_chat_jsonl,
-)
+from ..finetune.data import LengthPlan, encode_example, epoch_batches, padded_tokens, plan_lengths, read_chat_jsonl
 
 DEFAULT_STEPS = 3
 

@@ -14,10 +14,12 @@ records for each search, whether or not it wrote a better version) whose ``hash`
 hand-written version's, or that started after that version was first scored. Such runs score
 validation data, not the suite, so they never count as a version's score. A version first scored
 after the marker (a hand edit since) makes the marker stale: optimize again.
+:func:`record_optimization` writes one (``models`` empty, the figures under ``summary["optimize"]``).
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,28 +28,14 @@ from ..config import Config
 from ..errors import NotFoundError
 from ..eval import stats
 from ..project import Project, using
-from .decision import (
-    ACTION,
-    DECLINED,
-    DUE,
-    IMPROVING,
-    NO_TARGET,
-    NOTHING,
-    PLATEAUED,
-    TARGET_MET,
-    TOO_LITTLE,
-    Decision,
-    Optimization,
-    VersionScore,
-    decide,
-    evidence,
-)
+from .decision import (ACTION, DECLINED, DUE, IMPROVING, NO_TARGET, NOTHING, PLATEAUED, TARGET_MET, TOO_LITTLE,
+                       Decision, Optimization, VersionScore, decide, evidence)
 
 OPTIMIZE_SOURCE = "optimize"
 
 __all__ = ["ACTION", "DECLINED", "DUE", "IMPROVING", "NOTHING", "NO_TARGET", "OPTIMIZE_SOURCE", "PLATEAUED",
            "PlateauReport", "TARGET_MET", "TOO_LITTLE", "VersionScore", "check", "check_prompt", "decide",
-           "version_scores"]
+           "record_optimization", "version_scores"]
 
 
 @dataclass
@@ -129,6 +117,24 @@ def _score(run: Any, summary: dict, acc: float, first: datetime) -> VersionScore
                         latency_p50_ms=summary.get("latency_p50_ms"), total=summary.get("total"))
 
 
+def record_optimization(store: Any, prompt: Any, *, best_accuracy: float | None = None,
+                        baseline_accuracy: float | None = None, candidates: int | None = None,
+                        written_version: str | None = None, models: list[str] | None = None,
+                        train: str | None = None, commit: str | None = None, branch: str | None = None,
+                        started_at: datetime | None = None, details: dict[str, Any] | None = None) -> Any:
+    """Record the optimization marker for ``prompt`` (the version the search started from; a
+    :class:`~promptops.prompts.Prompt`): a finished eval run with source ``optimize``, ``models``
+    empty and the figures under ``summary["optimize"]`` — never keyed by a model name, so the
+    promotion gate and version scores never read validation accuracy as a suite score."""
+    figures = {"best_validation_accuracy": best_accuracy, "baseline_validation_accuracy": baseline_accuracy,
+               "candidates": candidates, "written_version": written_version, "models": list(models or []),
+               "train": train, **(details or {})}
+    extra = {"started_at": started_at} if started_at is not None else {}
+    return store.create_run(prompt=prompt.name, version=prompt.version, hash=prompt.hash, commit=commit,
+                            branch=branch, models=[], fingerprint=f"optimize:{prompt.hash}:{uuid.uuid4().hex}",
+                            status="finished", source=OPTIMIZE_SOURCE, summary={"optimize": figures}, **extra)
+
+
 def optimization_marker(runs: list[Any], scores: list[VersionScore]) -> Optimization | None:
     """The newest optimize run of the prompt, ``current`` when no version was first scored after it
     other than at its own hash (see the module docstring)."""
@@ -136,8 +142,8 @@ def optimization_marker(runs: list[Any], scores: list[VersionScore]) -> Optimiza
     if not marks:
         return None
     run = max(marks, key=lambda r: (_naive(r.started_at), r.id or 0))
-    best = max((v.get("accuracy") for v in (run.summary or {}).values()
-                if isinstance(v, dict) and isinstance(v.get("accuracy"), (int, float))), default=None)
+    figures = (run.summary or {}).get("optimize")
+    best = figures.get("best_validation_accuracy") if isinstance(figures, dict) else None
     newest = scores[-1] if scores else None
     current = newest is None or newest.hash == run.hash or _naive(run.started_at) >= _naive(newest.first_eval)
     return Optimization(run_id=run.id, hash=run.hash, at=run.started_at, accuracy=best, current=current)
