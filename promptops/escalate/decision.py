@@ -160,13 +160,12 @@ def decide(scores: list[VersionScore], *, target: float | None, window: int = 3,
                     f"against the best before them; or force it: promptops escalate {name} --force")
         return dec
     flat = gain is None or not gain.significant
-    if opt:
-        dec.notes.append(f"optimization tried (run {optimization.run_id}, {optimization.at:%Y-%m-%d %H:%M})")
-    elif optimization is not None:
+    if optimization is not None and not opt:
         dec.notes.append(f"optimization run {optimization.run_id} predates the newest hand-written version")
     if opt and (well_below or flat):
         dec.status = PLATEAUED
-        dec.reason = (f"{where}; optimization was tried" + (f"; {gain_text}" if gain_text else "")
+        tried = f"optimization was tried (run {optimization.run_id}, {optimization.at:%Y-%m-%d %H:%M})"
+        dec.reason = (f"{where}; {tried}" + (f"; {gain_text}" if gain_text else "")
                       + ("" if flat else ", but the target is still well out of reach"))
         dec.next = f"escalate: promptops escalate {name}"
         return dec
