@@ -73,6 +73,7 @@ class CIOptions:
 class EscalateOptions:
     window: int = field(default=3, metadata={"ge": 1})
     delta: float = field(default=0.02, metadata={"ge": 0, "le": 1})
+    budget: int = field(default=8, metadata={"ge": 1})  # versions after which one well below target plateaus
     min_examples: int = field(default=50, metadata={"ge": 1})
     branch: str = "main"
 

@@ -46,7 +46,7 @@ FRONT_KEYS = {
     "min": "lowest acceptable accuracy, 0..1 (a CI gate)",
     "assert": "default assertions for every case",
     "labels": "the label set, for classification prompts",
-    "escalate": "plateau settings: window, delta",
+    "escalate": "plateau settings: window, delta, budget",
     "tags": "free-form tags",
 }
 INPUT_TYPES = {
@@ -334,12 +334,14 @@ def _build(front: dict, key_lines: dict, sections: list[Section], source: str, e
     if not isinstance(labels, list) or not all(isinstance(x, (str, int)) for x in labels):
         raise PromptFileError("'labels' must be a list of strings", where=where("labels"))
     escalate = front.get("escalate", {}) or {}
-    if not isinstance(escalate, dict) or set(escalate) - {"window", "delta"}:
-        raise PromptFileError("'escalate' takes only window and delta", where=where("escalate"))
+    if not isinstance(escalate, dict) or set(escalate) - {"window", "delta", "budget"}:
+        raise PromptFileError("'escalate' takes only window, delta and budget", where=where("escalate"))
     window, delta = escalate.get("window"), escalate.get("delta")
-    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
-        raise PromptFileError(f"'escalate.window' must be a whole number of versions ≥ 1, got {window!r}",
-                              where=where("escalate"), hint="e.g. escalate: {window: 3}")
+    for key in ("window", "budget"):
+        value = escalate.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise PromptFileError(f"'escalate.{key}' must be a whole number of versions ≥ 1, got {value!r}",
+                                  where=where("escalate"), hint=f"e.g. escalate: {{{key}: 3}}")
     if delta is not None and (isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta <= 1):
         raise PromptFileError(f"'escalate.delta' must be a number between 0 and 1, got {delta!r}",
                               where=where("escalate"), hint="e.g. escalate: {delta: 0.02}")

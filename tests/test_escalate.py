@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from promptops.config import load_config
 from promptops.errors import PromptopsError
 from promptops.escalate import IMPROVING, NO_TARGET, PLATEAUED, TARGET_MET, TOO_LITTLE, check, decide, export
 from promptops.escalate.events import NotPromoted, Promoted
+from promptops.escalate.measure import probe as REAL_PROBE
 from promptops.escalate.plateau import VersionScore
 from promptops.store import open_store
 from promptops.testing.pytest_plugin import CliInvoker, CliResult
@@ -25,6 +27,26 @@ MODEL = "fake/a"
 @pytest.fixture()
 def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "proj", "http://127.0.0.1:9/v1")
+
+
+def fake_probe(train_config, train_path, val_path=None, *, steps=3, seed=0):
+    """The probe without a model: token lengths as characters / 4 + 10, a made-up 0.25 s step."""
+    from promptops.escalate.measure import Measured
+    from promptops.finetune.data import plan_lengths, read_chat_jsonl
+
+    rows = read_chat_jsonl(train_path) + (read_chat_jsonl(val_path) if val_path and Path(val_path).is_file() else [])
+    lengths = [sum(len(m["content"]) for m in r["messages"]) // 4 + 10 for r in rows]
+    return Measured(True, step_s=0.25, probe_step_s=0.2, steps_timed=steps - 1, sample=8 * steps, load_s=1.0,
+                    tokens_per_step=100.0, probe_tokens_per_step=80.0,
+                    lengths=plan_lengths(lengths, train_config.max_length))
+
+
+@pytest.fixture(autouse=True)
+def no_model_probe(monkeypatch):
+    """The default suite never loads the real model: the probe is faked (its own test is slow)."""
+    from promptops.escalate import measure
+
+    monkeypatch.setattr(measure, "probe", fake_probe)
 
 
 def add_runs(store, accuracies, *, prompt="capital", model=MODEL, branch="main", start=0):
@@ -51,7 +73,7 @@ def scores(*accs):
     ((0.5, 0.5, 0.5, 0.5), None, NO_TARGET),
 ])
 def test_decide(accs, target, status):
-    assert decide(scores(*accs), target=target, window=3, delta=0.02)[0] == status
+    assert decide(scores(*accs), target=target, window=3, delta=0.02).status == status
 
 
 def test_plateau_from_the_store_per_branch_and_best_run_per_version(project: Path):
@@ -70,7 +92,7 @@ def test_plateau_from_the_store_per_branch_and_best_run_per_version(project: Pat
     assert [(s.version, s.accuracy) for s in report.scores] == [("v00", 0.5), ("v01", 0.62), ("v02", 0.61), ("v03", 0.6),
                                                                 ("v04", 0.6)]
     assert report.best.version == "v01" and report.best.commit == "c01"
-    assert report.recent_gain == pytest.approx(0.0)  # window 3: v02..v04 did not beat v01
+    assert report.recent_gain == pytest.approx(-0.01)  # window 3: the best of v02..v04 (61%) vs v01 (62%)
     assert "plateau" in report.to_dict()["status"] and report.gap == pytest.approx(0.18)
 
 
@@ -181,7 +203,7 @@ def test_escalate_check_exit_codes(project: Path):
     store = open_store(config)
     add_runs(store, [0.6, 0.5])
     out = cli(project, "escalate", "--check")
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode == 4, out.stdout + out.stderr  # declined: too little history to decide
     assert TOO_LITTLE in out.stdout
     add_runs(store, [0.55, 0.6, 0.61], start=2)
     out = cli(project, "escalate", "--check")
@@ -262,15 +284,21 @@ def test_escalate_reports_each_step_as_an_event_in_order(logged, monkeypatch):
     seen: list = []
     [out] = flow.escalate(config, ["capital"], wait=True, auto_promote="production", min_examples=3,
                           train_overrides={"max_steps": 5}, on_event=seen.append, store=store)
-    assert [type(e).__name__ for e in seen] == ["Exported", "Estimated", "JobStarted", "JobProgress", "JobProgress",
-                                                "JobEnded", "Compared", "NotPromoted"]
+    assert [type(e).__name__ for e in seen] == ["Exported", "Measuring", "Estimated", "JobStarted", "JobProgress",
+                                                "JobProgress", "JobEnded", "Compared", "NotPromoted"]
     assert all(e.prompt == "capital" for e in seen)
-    assert seen[0].export is out.export and seen[1].estimate is out.estimate and seen[6].comparison is cmp
+    assert seen[0].export is out.export and seen[2].estimate is out.estimate and seen[7].comparison is cmp
+    est = out.estimate
+    assert est.measured and est.step_s == 0.25 and "measured on this machine" in est.step_source
+    assert "DESIGN.md" not in json.dumps(est.to_dict()) and est.max_length["chosen"]
+    assert started[0]["estimate"]["measured"] and started[0]["escalation"]["status"] == PLATEAUED
     assert started[0]["version"] == out.export.version and out.promoted is None
     # without --wait the flow stops once the job is started
     seen.clear()
-    flow.escalate(config, ["capital"], min_examples=3, on_event=seen.append, store=store)
+    flow.escalate(config, ["capital"], min_examples=3, on_event=seen.append, store=store, measure_steps=0)
     assert [type(e).__name__ for e in seen] == ["Exported", "Estimated", "JobStarted"]
+    est = seen[1].estimate
+    assert not est.measured and "not measured; probe: --measure-steps 0" in est.step_source
 
 
 def test_cli_prints_the_flow_events_as_before(capsys, tmp_path):
@@ -299,3 +327,181 @@ def test_cli_prints_the_flow_events_as_before(capsys, tmp_path):
         "capital: not promoted: the gate says no",
         "capital@production -> abc123 on local/smollm2+j1 (deployment #7)",
     ]
+
+
+# --- per-label metrics follow the pass rule ------------------------------------------------------------
+
+def test_per_label_metrics_use_the_same_pass_rule_as_accuracy():
+    from promptops.eval.results import CaseResult, summarize
+
+    def r(i, expected, output, passed, error=None):
+        return CaseResult(prompt="p", version="v", model="m", case_id=str(i), repeat_index=0, vars={},
+                          expected=expected, output=output, passed=passed, error=error)
+
+    results = [r(0, "spam", "Spam, clearly.", True),  # passes its assertion though not an exact label
+               r(1, "spam", "ham", False),  # names another label
+               r(2, "spam", "spam", False),  # names the expected label yet fails (a stricter assertion)
+               r(3, "ham", "I think it is spam or ham", False),
+               r(4, "ham", None, None, error="timeout")]
+    s = summarize(results, prompt="p", version="v", model="m", duration_s=0, labels=["spam", "ham"])
+    c = s.classification
+    assert c["accuracy"] == pytest.approx(s.accuracy) == pytest.approx(0.2)
+    assert c["per_label"]["spam"]["recall"] == pytest.approx(1 / 3)  # was 2/3 when "contains" counted
+    assert c["per_label"]["ham"]["recall"] == 0.0 and c["confusion"]["spam"]["ham"] == 1
+
+
+# --- promptops compare --------------------------------------------------------------------------------
+
+def test_compare_pairs_two_models_on_the_suite_and_reuses_stored_evals(tmp_path):
+    from promptops.testing.fake_openai import FakeOpenAI
+
+    from .helpers import CAPITALS, git
+
+    wrong = set(list(CAPITALS)[:12])  # fake/a misses 12 of 20; fake/b misses none
+
+    def rules(model, messages):
+        text = messages[-1]["content"]
+        country = next(c for c in CAPITALS if c in text)
+        return "Atlantis" if model.endswith("a") and country in wrong else CAPITALS[country]
+
+    with FakeOpenAI(rules=rules) as server:
+        root = make_project(tmp_path / "p", server.base_url, models=("fake/a", "fake/b"))
+        head = git(root, "rev-parse", "--short", "HEAD")
+        out = cli(root, "compare", f"capital@{head}/fake/a", f"capital@{head}/fake/b", "--json")
+        assert out.returncode == 0, out.stderr
+        cmp = json.loads(out.stdout)
+        assert cmp["cases"] == 20 and cmp["paired"]["finetuned_only"] == 12 and cmp["paired"]["prompt_only"] == 0
+        assert cmp["prompt_row"]["accuracy"] == pytest.approx(0.4) and cmp["finetuned_row"]["accuracy"] == 1.0
+        assert cmp["beats_prompt"] and cmp["paired"]["mcnemar_p"] < 0.001
+        calls = server.count()
+        out = cli(root, "compare", f"capital@{head}/fake/a", "capital/fake/b", "--no-eval")  # stored evals only
+        assert out.returncode == 0, out.stderr
+        assert "paired difference" in out.stdout and "+60.0 pts" in out.stdout
+        assert "capital/fake/b is significantly better" in out.stdout
+        assert server.count() == calls == 40  # the second compare made no call
+        assert cli(root, "compare", "capital@nope/fake/a", "capital/fake/b").returncode == 2
+        out = cli(root, "compare", "capital/fake/zzz", "capital/fake/b", "--no-eval")
+        assert out.returncode == 2 and "no stored eval" in out.stderr
+
+
+# --- max_length from the data, the estimate on every path, progress off a terminal --------------------
+
+def test_max_length_is_chosen_from_the_data_warned_when_cut_and_refused_when_most_would_be():
+    from promptops.finetune.data import AUTO_MAX_LENGTH, plan_lengths, truncate
+
+    plan = plan_lengths([40, 300, 90], None)
+    assert (plan.max_length, plan.chosen, plan.truncated, plan.warning()) == (300, True, 0, None)
+    capped = plan_lengths([10, 20, AUTO_MAX_LENGTH + 500], None)
+    assert capped.max_length == AUTO_MAX_LENGTH and capped.truncated == 1
+    assert "1 of 3 example(s) are longer than max_length 2048" in capped.warning()
+    assert plan_lengths([40, 300, 90], 256).truncated == 1
+    with pytest.raises(PromptopsError, match=r"2 of 3 examples are longer than max_length 64.*most would lose") as e:
+        plan_lengths([40, 300, 90], 64)
+    assert "--set max_length=300" in e.value.one_line()
+    row = {"input_ids": list(range(10)), "labels": [-100] * 7 + [7, 8, 9], "truncated": False, "prompt_tokens": 7}
+    cut = truncate(row, 5)
+    assert cut["input_ids"] == [5, 6, 7, 8, 9] and cut["labels"][-3:] == [7, 8, 9] and cut["truncated"]
+    assert truncate(row, None) is row and truncate(row, 10) is row
+
+
+def test_progress_lines_do_not_repeat_every_poll_off_a_terminal(capsys):
+    from promptops.cli.jobs_cmd import _progress_printer
+
+    now = [0.0]
+    show = _progress_printer(is_terminal=False, clock=lambda: now[0])
+    for step in range(1, 21):  # one poll a second, the step (and ETA) changing each time
+        now[0] += 1.0
+        show(FakeJob("running", progress={"phase": "train", "step": step, "total_steps": 40, "loss": 1.0 / step}))
+    show(FakeJob("running", progress={"phase": "generate", "step": 40, "total_steps": 40}))
+    show(FakeJob("succeeded", progress={"phase": "done", "step": 40, "total_steps": 40}))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and "step 1/40" in lines[0] and "(generate)" in lines[1] and "succeeded" in lines[2]
+    quiet = _progress_printer(quiet=True, is_terminal=True)
+    quiet(FakeJob("running", progress={"step": 1, "total_steps": 2}))
+    quiet(FakeJob("succeeded", progress={"step": 2, "total_steps": 2}))
+    assert capsys.readouterr().out.splitlines() == ["j1 succeeded  step 2/2"]
+
+
+def test_estimate_beside_what_was_measured():
+    from promptops.escalate.estimate import versus_measured
+
+    created = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    est = {"steps": 30, "step_s": 10.5, "train_s": 315.0, "load_s": 12.0, "measured": True,
+           "max_length": {"max_length": 400, "chosen": True, "examples": 360, "longest": 400, "mean": 310.0,
+                          "truncated": 0}}
+    job = FakeJob("succeeded", created_at=created, finished_at=created + timedelta(seconds=400),
+                  metrics={"estimate": est, "steps": 30, "train_time_s": 330.0, "wall_time_s": 360.0,
+                           "max_length": est["max_length"]})
+    rows = {r[0]: r[1:] for r in versus_measured(job)}
+    assert rows["seconds / step"] == ["10.50", "11.00"] and rows["training"] == ["5.2 min", "5.5 min"]
+    assert rows["time to deliver"] == ["5.5 min", "6.7 min"] and rows["load + generate + save"][1] == "30 s"
+    assert "400 tokens (chosen from the data" in rows["max_length"][1]
+    assert versus_measured(FakeJob("succeeded", metrics={"steps": 3})) is None  # no estimate recorded
+
+
+def test_force_escalates_a_prompt_with_too_little_history_and_records_it(logged, monkeypatch):
+    from promptops.escalate import flow
+
+    config, store, _ = logged
+    add_runs(store, [0.5])
+    made = []
+    monkeypatch.setattr(flow.jobs, "create", lambda *a, **kw: made.append((a, kw)) or FakeJob("queued"))
+    out = cli(config.root, "escalate", "capital", "--min-examples", "3")
+    assert out.returncode == 4 and not made
+    out = cli(config.root, "escalate", "capital", "--force", "--min-examples", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    [d] = json.loads(out.stdout)
+    assert d["status"] == TOO_LITTLE and d["escalated"]["forced"] is True and d["escalated"]["job"] == "j1"
+    assert d["escalated"]["estimate"]["measured"] is True
+    (_, kw), = made
+    assert kw["extra"]["escalation"] == {"model": MODEL, "status": TOO_LITTLE, "forced": True,
+                                         "reason": d["reason"]}
+
+
+def test_manual_finetune_shows_the_estimate_refuses_long_examples_and_fills_in_the_measured(project, monkeypatch):
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("PROMPTOPS_JOB_TRAINER", "tests.test_jobs")
+    monkeypatch.setenv("PYTHONPATH", str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    data = project / "data"
+    data.mkdir()
+    row = {"messages": [{"role": "user", "content": "What is the capital of Peru? " * 8},
+                        {"role": "assistant", "content": "Lima"}]}
+    (data / "train.jsonl").write_text((json.dumps(row) + "\n") * 8)
+    out = cli(project, "finetune", "capital", "--dataset", str(data), "--set", "max_length=16")
+    assert out.returncode == 2 and "8 of 8 examples are longer than max_length 16" in out.stderr
+    assert open_store(load_config(project)).list_jobs() == []  # refused before any job
+    out = cli(project, "finetune", "capital", "--dataset", str(data), "--max-steps", "4", "--wait", "-q")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "is fine-tuning worth it?" in out.stdout and "measured on this machine" in out.stdout
+    assert "the estimate beside what was measured" in out.stdout and "timing" not in out.stdout
+    [job] = open_store(load_config(project)).list_jobs()
+    est = job.metrics["estimate"]
+    assert est["measured"] is True and est["actual"]["steps"] == 4 and job.config["max_length"] == 69
+
+
+@pytest.mark.slow
+def test_the_probe_times_real_steps_on_the_embedded_model(tmp_path):
+    """The real probe: the embedded model loaded quietly, every example tokenized, 2 steps timed."""
+    import contextlib
+    import io
+
+    from promptops.escalate import measure as m
+    from promptops.finetune import TrainConfig
+
+    assert m.probe is not REAL_PROBE  # the autouse fake; this test runs the real one
+    probe = REAL_PROBE
+    row = {"messages": [{"role": "system", "content": "Classify: spam or ham."},
+                        {"role": "user", "content": "WIN a free cruise now!!!"},
+                        {"role": "assistant", "content": "spam"}]}
+    path = tmp_path / "train.jsonl"
+    path.write_text((json.dumps(row) + "\n") * 12)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            got = probe(TrainConfig(batch_size=4), path, steps=3)
+        except PromptopsError as exc:
+            pytest.skip(f"embedded model not available: {exc}")
+    assert got.measured and got.steps_timed == 2 and got.step_s > 0 and got.load_s > 0
+    assert got.lengths.chosen and got.lengths.truncated == 0 and got.lengths.max_length == got.lengths.longest
+    assert "measured on this machine" in got.source()
+    assert "GGUF" not in err.getvalue()  # quiet: no conversion progress bar

@@ -39,10 +39,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                  "them."),
     "export": ("escalate_cmd", "Build a chat-JSONL fine-tuning set from the prompt's logged calls and their "
                                "feedback."),
-    "finetune": ("escalate_cmd", "Start a LoRA fine-tune job in its own process; the adapter becomes "
+    "finetune": ("jobs_cmd", "Start a LoRA fine-tune job in its own process; the adapter becomes "
                                  "local/<base>+<job id>."),
     "keys": ("deploy_cmd", "Server API keys: create, list, revoke."),
-    "jobs": ("escalate_cmd", "Fine-tune jobs: list, show, cancel, resume."),
+    "jobs": ("jobs_cmd", "Fine-tune jobs: list, show, cancel, resume."),
+    "compare": ("compare_cmd", "Two versions or models of a prompt side by side, paired on the same suite cases "
+                               "(McNemar)."),
 }
 _LOADED: dict[str, Any] = {}  # module name -> the click group of its commands
 

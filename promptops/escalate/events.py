@@ -2,8 +2,8 @@
 
 The flow (:mod:`.flow`) never prints; it calls ``on_event(event)`` with one of these, and the CLI
 (``promptops escalate``) and the demo each render them in their own words. Events are emitted in
-the order the steps happen: Exported, Estimated, JobStarted, JobProgress…, JobEnded, Compared,
-then Promoted or NotPromoted.
+the order the steps happen: Exported, Measuring, Estimated, JobStarted, JobProgress…, JobEnded,
+Compared, then Promoted or NotPromoted.
 """
 
 from __future__ import annotations
@@ -23,6 +23,14 @@ class Exported:
 
     prompt: str
     export: ExportResult
+
+
+@dataclass(frozen=True)
+class Measuring:
+    """A few real training steps are about to be timed on this machine, for the estimate."""
+
+    prompt: str
+    steps: int
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,7 @@ class NotPromoted:
     reason: str
 
 
-Event = Union[Exported, Estimated, JobStarted, JobProgress, JobEnded, Compared, Promoted, NotPromoted]
+Event = Union[Exported, Measuring, Estimated, JobStarted, JobProgress, JobEnded, Compared, Promoted, NotPromoted]
 OnEvent = Callable[[Event], None]
 
 

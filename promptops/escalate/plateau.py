@@ -1,47 +1,41 @@
-"""Plateau detection: has prompt engineering stopped paying off for a prompt?
+"""Plateau check: the escalation decision for each prompt × model, from the eval history.
 
 Reads the eval history of a prompt on the main branch (``escalate.branch``; every run when no run
 carries a branch), keeps one score per version and model (its best finished accuracy), orders the
-versions by when each was first evaluated, and decides:
+versions by when each was first evaluated, and hands them to the rule in :mod:`.decision` (gap to
+the target, recent gains paired on the same cases, optimization tried, budget of attempts).
 
-- ``target met``: the best score reaches the prompt's ``target``;
-- ``too little history``: fewer than ``window + 1`` versions scored;
-- ``improving``: the last ``window`` versions raised the best score by more than ``delta``;
-- ``plateaued``: below target, and the last ``window`` versions did not;
-- ``no target``: the prompt sets no target, so there is nothing to fall short of.
+Every model with history is checked, not only the prompt's declared ones: the declared models
+first (even without history: "too little history" then says so), then the others by name.
+
+**The optimization marker.** Optimization counts as tried on the current prompt when the store
+holds a finished eval run of the prompt with ``source = "optimize"`` (what ``promptops optimize``
+records for each search, whether or not it wrote a better version) whose ``hash`` is the newest
+hand-written version's, or that started after that version was first scored. Such runs score
+validation data, not the suite, so they never count as a version's score. A version first scored
+after the marker (a hand edit since) makes the marker stale: optimize again.
+:func:`record_optimization` writes one (``models`` empty, the figures under ``summary["optimize"]``).
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..config import Config
 from ..errors import NotFoundError
+from ..eval import stats
 from ..project import Project, using
+from .decision import (ACTION, DECLINED, DUE, IMPROVING, NO_TARGET, NOTHING, PLATEAUED, TARGET_MET, TOO_LITTLE,
+                       Decision, Optimization, VersionScore, decide, evidence)
 
-TARGET_MET = "target met"
-IMPROVING = "improving"
-PLATEAUED = "plateaued"
-TOO_LITTLE = "too little history"
-NO_TARGET = "no target"
+OPTIMIZE_SOURCE = "optimize"
 
-
-@dataclass
-class VersionScore:
-    """The best finished accuracy of one prompt version on one model."""
-
-    version: str
-    hash: str
-    accuracy: float
-    first_eval: datetime
-    commit: str | None = None
-    run_id: int | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    latency_p50_ms: float | None = None
-    total: int | None = None
+__all__ = ["ACTION", "DECLINED", "DUE", "IMPROVING", "NOTHING", "NO_TARGET", "OPTIMIZE_SOURCE", "PLATEAUED",
+           "PlateauReport", "TARGET_MET", "TOO_LITTLE", "VersionScore", "check", "check_prompt", "decide",
+           "record_optimization", "version_scores"]
 
 
 @dataclass
@@ -56,11 +50,21 @@ class PlateauReport:
     delta: float
     scores: list[VersionScore] = field(default_factory=list)
     best: VersionScore | None = None
-    recent_gain: float | None = None  # best now − best before the last `window` versions
+    recent_gain: float | None = None  # best of the last `window` versions − best before them
+    alpha: float = 0.05
+    budget: int = 8
+    optimization: Optimization | None = None
+    decision: Decision | None = None
+    forced: bool = False  # escalated with --force, whatever the status
 
     @property
     def plateaued(self) -> bool:
         return self.status == PLATEAUED
+
+    @property
+    def action(self) -> str:
+        """``due`` (plateaued), ``nothing`` (target met, improving, no target) or ``declined``."""
+        return ACTION[self.status]
 
     @property
     def gap(self) -> float | None:
@@ -70,39 +74,17 @@ class PlateauReport:
         return max(0.0, self.target - self.best.accuracy)
 
     def reason(self) -> str:
-        best = "no eval" if self.best is None else f"best {100 * self.best.accuracy:.1f}% ({self.best.version})"
-        target = "no target" if self.target is None else f"target {100 * self.target:.0f}%"
-        n = len(self.scores)
-        if self.status == TOO_LITTLE:
-            return f"{n} version(s) scored, {self.window + 1} needed; {best}, {target}"
-        if self.status == TARGET_MET or self.status == NO_TARGET:
-            return f"{best}, {target}"
-        gain = 100 * (self.recent_gain or 0.0)
-        return (f"{best}, {target}; the last {self.window} versions raised the best by {gain:+.1f} points "
-                f"({'>' if self.status == IMPROVING else '≤'} {100 * self.delta:.1f})")
+        return self.decision.reason if self.decision else self.status
+
+    def next_step(self) -> str:
+        return self.decision.next if self.decision else ""
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["reason"] = self.reason()
-        out["gap"] = self.gap
+        out = {k: v for k, v in asdict(self).items() if k not in ("decision", "recent_gain")}
+        out.update(evidence(self.decision) if self.decision else {"reason": self.status})
+        out["status"], out["gap"] = self.status, self.gap
+        out["optimization"] = None if self.optimization is None else asdict(self.optimization)
         return out
-
-
-def decide(scores: list[VersionScore], *, target: float | None, window: int, delta: float) -> tuple[str, float | None]:
-    """(status, recent gain) for scores ordered oldest first; pure, so tests can feed made-up histories."""
-    best = max((s.accuracy for s in scores), default=None)
-    gain = None
-    if len(scores) > window:
-        before = max(s.accuracy for s in scores[:-window])
-        gain = best - before
-    if target is not None and best is not None and best >= target:
-        return TARGET_MET, gain
-    if target is None:
-        return NO_TARGET, gain
-    if gain is None:
-        return TOO_LITTLE, None
-    # a tiny epsilon: "2 points" written as 0.02 should not flip on float noise
-    return (IMPROVING if gain > delta + 1e-9 else PLATEAUED), gain
 
 
 def version_scores(runs: list[Any], model: str, branch: str | None) -> list[VersionScore]:
@@ -110,8 +92,9 @@ def version_scores(runs: list[Any], model: str, branch: str | None) -> list[Vers
 
     ``runs`` are store ``EvalRun`` rows of one prompt. When any run carries a branch, only runs on
     ``branch`` count; otherwise (histories from before branches were recorded) all runs do.
-    """
-    finished = [r for r in runs if r.status == "finished" and isinstance(r.summary, dict)]
+    Optimization runs (source ``optimize``) score validation data and never count."""
+    finished = [r for r in runs if r.status == "finished" and isinstance(r.summary, dict)
+                and getattr(r, "source", None) != OPTIMIZE_SOURCE]
     if branch is not None and any(r.branch for r in finished):
         finished = [r for r in finished if r.branch == branch]
     by_hash: dict[str, VersionScore] = {}
@@ -134,27 +117,98 @@ def _score(run: Any, summary: dict, acc: float, first: datetime) -> VersionScore
                         latency_p50_ms=summary.get("latency_p50_ms"), total=summary.get("total"))
 
 
+def record_optimization(store: Any, prompt: Any, *, best_accuracy: float | None = None,
+                        baseline_accuracy: float | None = None, candidates: int | None = None,
+                        written_version: str | None = None, models: list[str] | None = None,
+                        train: str | None = None, commit: str | None = None, branch: str | None = None,
+                        started_at: datetime | None = None, details: dict[str, Any] | None = None) -> Any:
+    """Record the optimization marker for ``prompt`` (the version the search started from; a
+    :class:`~promptops.prompts.Prompt`): a finished eval run with source ``optimize``, ``models``
+    empty and the figures under ``summary["optimize"]`` — never keyed by a model name, so the
+    promotion gate and version scores never read validation accuracy as a suite score."""
+    figures = {"best_validation_accuracy": best_accuracy, "baseline_validation_accuracy": baseline_accuracy,
+               "candidates": candidates, "written_version": written_version, "models": list(models or []),
+               "train": train, **(details or {})}
+    extra = {"started_at": started_at} if started_at is not None else {}
+    return store.create_run(prompt=prompt.name, version=prompt.version, hash=prompt.hash, commit=commit,
+                            branch=branch, models=[], fingerprint=f"optimize:{prompt.hash}:{uuid.uuid4().hex}",
+                            status="finished", source=OPTIMIZE_SOURCE, summary={"optimize": figures}, **extra)
+
+
+def optimization_marker(runs: list[Any], scores: list[VersionScore]) -> Optimization | None:
+    """The newest optimize run of the prompt, ``current`` when no version was first scored after it
+    other than at its own hash (see the module docstring)."""
+    marks = [r for r in runs if getattr(r, "source", None) == OPTIMIZE_SOURCE and r.status == "finished"]
+    if not marks:
+        return None
+    run = max(marks, key=lambda r: (_naive(r.started_at), r.id or 0))
+    figures = (run.summary or {}).get("optimize")
+    best = figures.get("best_validation_accuracy") if isinstance(figures, dict) else None
+    newest = scores[-1] if scores else None
+    current = newest is None or newest.hash == run.hash or _naive(run.started_at) >= _naive(newest.first_eval)
+    return Optimization(run_id=run.id, hash=run.hash, at=run.started_at, accuracy=best, current=current)
+
+
+def _naive(t: datetime) -> datetime:
+    return t.replace(tzinfo=None) if t.tzinfo is not None else t
+
+
+def _pairing(store: Any, model: str):
+    """pair(a, b): stats.paired on the cases both versions' best runs scored (first repeat), or None."""
+    cache: dict[int, dict[str, bool]] = {}
+
+    def passes(run_id: int | None) -> dict[str, bool] | None:
+        if run_id is None:
+            return None
+        if run_id not in cache:
+            cache[run_id] = {r.case_id: (r.error is None and bool(r.passed)) for r in store.results(run_id)
+                             if r.model == model and r.repeat_index == 0}
+        return cache[run_id]
+
+    def pair(a: VersionScore, b: VersionScore) -> Any:
+        pa, pb = passes(a.run_id), passes(b.run_id)
+        if not pa or not pb:
+            return None
+        common = sorted(set(pa) & set(pb))
+        return stats.paired([pa[c] for c in common], [pb[c] for c in common]) if common else None
+
+    return pair
+
+
+def _models(prompt: Any, runs: list[Any], default: str, models: list[str] | None) -> list[str]:
+    if models:
+        return list(models)
+    declared = list(prompt.models_or(default))
+    seen = {m for r in runs if r.status == "finished" and isinstance(r.summary, dict)
+            and getattr(r, "source", None) != OPTIMIZE_SOURCE for m in r.summary}
+    return declared + sorted(seen - set(declared))
+
+
 def check_prompt(config: Config | Project, prompt: Any, *, store: Any = None, models: list[str] | None = None,
                  window: int | None = None, delta: float | None = None) -> list[PlateauReport]:
-    """Plateau reports for one prompt (a :class:`promptops.prompts.Prompt`), one per model.
+    """Plateau reports for one prompt (a :class:`promptops.prompts.Prompt`), one per model with history.
 
-    Window and delta: the arguments, else the prompt's ``escalate:`` front matter, else
-    ``escalate:`` in promptops.yaml.
-    """
+    Window, delta and budget: the arguments, else the prompt's ``escalate:`` front matter, else
+    ``escalate:`` in promptops.yaml; alpha is ``ci.alpha``."""
     with using(config, store=store) as project:
         config, store = project.config, project.store
         runs = store.list_runs(prompt=prompt.name, limit=100_000)
-    opts = config.escalate
-    window = window or int(prompt.escalate.get("window", opts.window))
-    delta = float(delta if delta is not None else prompt.escalate.get("delta", opts.delta))
-    models = models or prompt.models_or(config.default_model)
-    reports = []
-    for model in models:
-        scores = version_scores(runs, model, opts.branch)
-        status, gain = decide(scores, target=prompt.target, window=window, delta=delta)
-        best = max(scores, key=lambda s: s.accuracy) if scores else None
-        reports.append(PlateauReport(prompt=prompt.name, model=model, status=status, target=prompt.target,
-                                     window=window, delta=delta, scores=scores, best=best, recent_gain=gain))
+        opts = config.escalate
+        window = window or int(prompt.escalate.get("window", opts.window))
+        delta = float(delta if delta is not None else prompt.escalate.get("delta", opts.delta))
+        budget = int(prompt.escalate.get("budget", opts.budget))
+        alpha = config.ci.alpha
+        reports = []
+        for model in _models(prompt, runs, config.default_model, models):
+            scores = version_scores(runs, model, opts.branch)
+            opt = optimization_marker(runs, scores)
+            dec = decide(scores, target=prompt.target, window=window, delta=delta, alpha=alpha, budget=budget,
+                         optimization=opt, pair=_pairing(store, model), name=prompt.name)
+            best = max(scores, key=lambda s: s.accuracy) if scores else None
+            reports.append(PlateauReport(prompt=prompt.name, model=model, status=dec.status, target=prompt.target,
+                                         window=window, delta=delta, scores=scores, best=best,
+                                         recent_gain=dec.gain.delta if dec.gain else None, alpha=alpha,
+                                         budget=budget, optimization=opt, decision=dec))
     return reports
 
 

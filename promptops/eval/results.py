@@ -120,22 +120,25 @@ def summarize(results: list[CaseResult], *, prompt: str, version: str, model: st
         summary.pass_hat_k = stats.pass_hat_k(runs, repeat)
         summary.consistency = stats.consistency([[r.output for r in rs] for rs in by_case.values()])
     if labels:
-        pairs = [(str(r.expected), _label_of(r.output, labels)) for r in results if r.expected is not None]
+        pairs = [(str(r.expected), _label_of(r, labels)) for r in results if r.expected is not None]
         if pairs:
             summary.classification = stats.classification_report(pairs, labels=labels)
     return summary
 
 
-def _label_of(output: str | None, labels: list[str]) -> str:
-    """The label an output names: an exact (case-insensitive) match, else the first label it contains."""
-    if output is None:
+def _label_of(result: CaseResult, labels: list[str]) -> str:
+    """The label a result is counted as, by the same pass rule as accuracy: a passing result is its
+    expected label; a failing one is the label its output names exactly (case-insensitive, a trailing
+    period ignored) unless that is the expected one, else ``(other)``; an errored call ``(error)``.
+    So per-label recall and the confusion matrix add up to the eval's accuracy."""
+    if result.error is not None or result.output is None:
         return "(error)"
-    text = output.strip().strip(".").strip()
-    for label in labels:
-        if text.lower() == label.lower():
-            return label
-    hits = [label for label in labels if label.lower() in text.lower()]
-    return hits[0] if len(hits) == 1 else text[:40] or "(empty)"
+    expected = str(result.expected)
+    if result.passed:
+        return expected
+    text = result.output.strip().strip(".").strip().lower()
+    named = next((label for label in labels if text == str(label).lower()), None)
+    return named if named is not None and named != expected else "(other)"
 
 
 def _round(value: float | None) -> float | None:

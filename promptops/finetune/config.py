@@ -47,7 +47,9 @@ class TrainConfig:
                                    nonempty=True)
     weight_decay: float = _f(0.0, "AdamW weight decay on the LoRA weights.", ge=0)
     max_grad_norm: float = _f(1.0, "Clip the gradient norm to this value (0 = no clipping).", ge=0)
-    max_length: int = _f(256, "Longest tokenized example; longer ones lose the start of their prompt.", ge=1)
+    max_length: int | None = _f(None, "Longest tokenized example kept whole. None: chosen from the data (the "
+                                "longest example, at most 2048 tokens). Longer ones lose the start of their "
+                                "prompt (counted and warned about); a job refuses to start when most would.", ge=1)
     seed: int = _f(0, "Seed for LoRA initialisation, shuffling, dropout and the validation split.")
     early_stopping_patience: int | None = _f(2, "Stop after this many evaluations without a better "
                                              "validation loss; the best adapter is kept. None or 0 = off.", ge=0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -56,8 +57,9 @@ def load_examples(data: Any, what: str) -> list[Example]:
     return [check_example(row, where=f"{what} example {i}") for i, row in enumerate(data or [])]
 
 
-def encode_example(tokenizer: Any, messages: list[dict], max_length: int) -> dict[str, Any]:
-    """Token ids and labels; labels are -100 everywhere but the final assistant turn (and its end token)."""
+def encode_example(tokenizer: Any, messages: list[dict], max_length: int | None = None) -> dict[str, Any]:
+    """Token ids and labels; labels are -100 everywhere but the final assistant turn (and its end token).
+    ``max_length`` None: the whole example (see :func:`truncate`)."""
     prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
     full = tokenizer.apply_chat_template(messages, tokenize=False)
     if not full.startswith(prompt):
@@ -67,18 +69,83 @@ def encode_example(tokenizer: Any, messages: list[dict], max_length: int) -> dic
     eos = tokenizer.eos_token_id
     if eos in t_ids:  # learn to stop, but not what the template writes after the end token
         t_ids = t_ids[:t_ids.index(eos) + 1]
-    ids, labels = p_ids + t_ids, [IGNORE] * len(p_ids) + list(t_ids)
-    truncated = len(ids) > max_length
-    if truncated:  # keep the answer; drop the start of the prompt (or the answer's tail if it alone is too long)
-        ids, labels = (ids[-max_length:], labels[-max_length:]) if len(t_ids) < max_length else \
-            (ids[len(p_ids):][:max_length], labels[len(p_ids):][:max_length])
-    return {"input_ids": ids, "labels": labels, "truncated": truncated,
-            "target": messages[-1]["content"].strip(), "prompt": messages[:-1]}
+    row = {"input_ids": p_ids + t_ids, "labels": [IGNORE] * len(p_ids) + list(t_ids), "truncated": False,
+           "target": messages[-1]["content"].strip(), "prompt": messages[:-1], "prompt_tokens": len(p_ids)}
+    return truncate(row, max_length)
+
+
+def truncate(row: dict[str, Any], max_length: int | None) -> dict[str, Any]:
+    """Keep the answer, drop the start of the prompt (or the answer's tail if it alone is too long)."""
+    ids, labels = row["input_ids"], row["labels"]
+    if max_length is None or len(ids) <= max_length:
+        return row
+    p = row["prompt_tokens"]
+    if len(ids) - p < max_length:
+        ids, labels = ids[-max_length:], labels[-max_length:]
+    else:
+        ids, labels = ids[p:][:max_length], labels[p:][:max_length]
+    return {**row, "input_ids": ids, "labels": labels, "truncated": True}
+
+
+AUTO_MAX_LENGTH = 2048  # the most max_length=None chooses (tokens); a longer example is cut to it
+
+
+@dataclass
+class LengthPlan:
+    """The ``max_length`` a run uses and what it costs the data."""
+
+    max_length: int
+    chosen: bool  # picked from the data (the setting was None)
+    examples: int
+    longest: int
+    mean: float
+    truncated: int  # examples longer than max_length: they lose the start of their prompt
+
+    def warning(self) -> str | None:
+        if not self.truncated:
+            return None
+        return (f"{self.truncated} of {self.examples} example(s) are longer than max_length {self.max_length} "
+                f"tokens (longest {self.longest}) and lose the start of their prompt")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan_lengths(lengths: Sequence[int], requested: int | None, *, cap: int = AUTO_MAX_LENGTH) -> LengthPlan:
+    """The max_length for examples of these token ``lengths``: ``requested``, or (None) the longest,
+    at most ``cap``. A ConfigError when most examples would be cut."""
+    n = len(lengths)
+    longest = max(lengths, default=0)
+    max_length = requested if requested is not None else max(1, min(longest, cap))
+    cut = sum(1 for x in lengths if x > max_length)
+    plan = LengthPlan(max_length, requested is None, n, longest, round(sum(lengths) / n, 1) if n else 0.0, cut)
+    if n and cut * 2 > n:
+        raise ConfigError(f"{cut} of {n} examples are longer than max_length {max_length} tokens "
+                          f"(longest {longest}, mean {plan.mean:.0f}): most would lose the start of their prompt",
+                          hint=f"set max_length to at least {longest} (--set max_length={longest}), or leave it "
+                               f"unset to choose it from the data" + ("" if longest <= cap else
+                                                                       ", or export with a shorter prompt version"))
+    return plan
+
+
+def encode_all(tokenizer: Any, train: list[Example], val: list[Example],
+               max_length: int | None) -> tuple[list[dict], list[dict], LengthPlan]:
+    """Encode both splits whole, choose (or check) max_length on all of them, then cut."""
+    train_enc = [encode_example(tokenizer, e["messages"]) for e in train]
+    val_enc = [encode_example(tokenizer, e["messages"]) for e in val]
+    plan = plan_lengths([len(r["input_ids"]) for r in train_enc + val_enc], max_length)
+    return ([truncate(r, plan.max_length) for r in train_enc], [truncate(r, plan.max_length) for r in val_enc],
+            plan)
 
 
 def truncated_count(encoded: Sequence[dict]) -> int:
     """How many encoded examples lost tokens to ``max_length``."""
     return sum(r["truncated"] for r in encoded)
+
+
+def padded_tokens(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> list[int]:
+    """Tokens a right-padded batch holds (rows × the longest row), per batch of indices into ``lengths``."""
+    return [len(b) * max((lengths[i] for i in b), default=0) for b in batches]
 
 
 def collate(rows: Sequence[dict], pad_id: int) -> dict[str, Any]:

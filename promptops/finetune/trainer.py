@@ -33,8 +33,8 @@ from ..eval.stats import classification_report
 from ..providers import LOCAL
 from .callbacks import Checkpointer, EarlyStopping, Progress, ProgressReporter, TrainerCallback
 from .config import TrainConfig
-from .data import (IGNORE, collate, encode_example, epoch_batches, load_examples, split_validation,
-                   stratified_folds, truncated_count)
+from .data import (IGNORE, collate, encode_all, epoch_batches, load_examples, split_validation, stratified_folds,
+                   truncated_count)
 from .modeling import evaluate_loss, generate, loss_sum, require
 from .state import (TrainerState, adapter_weights, drop_checkpoint, find_checkpoint, fingerprint,
                     load_adapter_weights, read_checkpoint, save_checkpoint)
@@ -142,8 +142,7 @@ class LoraTrainer:
             raise ConfigError("a passed-in model needs its tokenizer")
         self.tokenizer = prepare_tokenizer(tokenizer)
         self.pad_id = tokenizer.pad_token_id
-        self.train_enc = [encode_example(tokenizer, e["messages"], c.max_length) for e in train_ex]
-        self.val_enc = [encode_example(tokenizer, e["messages"], c.max_length) for e in val_ex]
+        self.train_enc, self.val_enc, self.lengths = encode_all(tokenizer, train_ex, val_ex, c.max_length)
         self.model = _with_lora(model, c)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=c.learning_rate, weight_decay=c.weight_decay)
@@ -260,6 +259,7 @@ class LoraTrainer:
             "status": "cancelled" if cancelled else "succeeded", "steps": s.step, "total_steps": self.total_steps,
             "steps_per_epoch": self.steps_per_epoch, "train_examples": len(self.train_enc),
             "val_examples": len(self.val_enc), "truncated_examples": truncated_count(self.train_enc + self.val_enc),
+            "max_length": self.lengths.to_dict(),
             "losses": s.losses, "evals": s.evals, "best_val_loss": s.best_val_loss, "best_step": s.best_step,
             "best_epoch": s.best_epoch, "stopped_early": s.stopped_early, "resumed_from_step": self.resumed_from,
             "train_time_s": train_s, "examples_per_s": seen / train_s if seen and train_s > 0 else None,

@@ -149,6 +149,9 @@ class Worker:
         _publish(Path(result.out_dir), target)
         name = jobs.model_name(tc.base, job.id)
         metrics.update({k: v for k, v in result.metrics.items()}, model=name, adapter=str(target))
+        if isinstance(metrics.get("estimate"), dict):  # the estimate made before the job, and what it measured
+            metrics["estimate"]["actual"] = {k: metrics.get(k) for k in ("steps", "train_time_s", "wall_time_s",
+                                                                           "max_length", "truncated_examples")}
         final = {k: v for k, v in self._last_data.items() if isinstance(v, (int, float, str, type(None)))}
         final.update(phase="done", step=result.metrics.get("steps", final.get("step")), eta_s=0, curve=self._curve)
         self.store.update_job(job.id, status="succeeded", finished_at=jobs._now(), adapter_path=str(target),
