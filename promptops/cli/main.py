@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                  "local/<base>+<job id>."),
     "keys": ("deploy_cmd", "Server API keys: create, list, revoke."),
     "jobs": ("escalate_cmd", "Fine-tune jobs: list, show, cancel, resume."),
+    "import": ("import_cmd", "Import suites written for other tools (promptfoo) as prompts, datasets and models."),
 }
 _LOADED: dict[str, Any] = {}  # module name -> the click group of its commands
 
