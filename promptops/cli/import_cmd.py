@@ -37,4 +37,6 @@ def promptfoo(config: Path = typer.Argument(..., help="The promptfoo config (pro
             console.print(f"  - {line}", markup=False)
     else:
         console.print("not imported: nothing", markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
     console.print(f"report: {result.report}; next: promptops eval", markup=False)
