@@ -31,6 +31,7 @@ import yaml
 from ._util import yamlsafe
 from .templating import compile_template, environment, render_bounded
 from .assertions import validate_assertion
+from .chat import PLACEHOLDER_RE, call_settings, check_messages
 from .errors import PromptFileError, RenderError
 
 ROLES = ("system", "user", "assistant")
@@ -48,6 +49,9 @@ FRONT_KEYS = {
     "labels": "the label set, for classification prompts",
     "escalate": "plateau settings: window, delta, budget",
     "tags": "free-form tags",
+    "tools": "OpenAI function schemas the model may call",
+    "tool_choice": "auto, none, required, or a tool's name",
+    "response_format": "structured output: {type: json_object}, json_schema, or a JSON schema",
 }
 INPUT_TYPES = {
     "string": (str,),
@@ -57,6 +61,7 @@ INPUT_TYPES = {
     "list": (list,),
     "object": (dict,),
     "any": (object,),
+    "messages": (list,),  # chat history: [{role, content}], inserted by a 'messages: <var>' body line
 }
 _TYPE_ALIASES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
                  "array": "list", "dict": "object"}
@@ -116,6 +121,9 @@ class Prompt:
         values = check_variables(self, variables, strict=strict)
         messages = []
         for section in self.sections:
+            if section.role == "messages":
+                messages.extend(check_messages(values[section.template], section.template))
+                continue
             template = compile_template(section.template)
             try:
                 text = render_bounded(template, values)
@@ -130,7 +138,8 @@ class Prompt:
     def to_text(self) -> str:
         """A canonical text form of the prompt (used for diffs and display)."""
         front = yaml.safe_dump(self.front, sort_keys=False, allow_unicode=True).rstrip()
-        body = "\n".join(f"{s.role}:\n{s.template.strip()}" for s in self.sections)
+        body = "\n".join(f"messages: {s.template}" if s.role == "messages" else f"{s.role}:\n{s.template.strip()}"
+                         for s in self.sections)
         return f"---\n{front}\n---\n{body}\n"
 
 
@@ -145,6 +154,11 @@ def check_variables(prompt: Prompt, variables: dict[str, Any], *, strict: bool =
             if spec.type != "any" and not _type_ok(value, spec.type):
                 raise RenderError(f"variable '{key}' must be {spec.type}, got {type(value).__name__}",
                                   where=prompt.source, hint=f"pass a {spec.type} for '{key}'")
+            if spec.type == "messages":
+                try:
+                    check_messages(value, key)
+                except RenderError as exc:
+                    raise RenderError(exc.message, where=prompt.source, hint=exc.hint) from None
             values[key] = value
         elif spec.required and spec.default is None:
             raise RenderError(f"missing variable '{key}'", where=prompt.source,
@@ -244,11 +258,12 @@ def _parse_body(lines: list[str], first_line: int, source: str) -> list[Section]
     if not any(line.strip() for line in lines):
         raise PromptFileError("missing body: no messages after the front matter", where=f"{source}:{first_line}",
                               hint="add role sections, e.g. 'system:' and 'user:' lines followed by text")
-    headers = [(i, m.group(1)) for i, line in enumerate(lines) if (m := _HEADER_RE.match(line))]
+    headers = [(i, m.group(1) if m else "messages") for i, line in enumerate(lines)
+               if (m := _HEADER_RE.match(line)) or PLACEHOLDER_RE.match(line)]
     if not headers:
         return [Section("user", "\n".join(lines).strip("\n"), first_line)]
     for i, role in headers:
-        if role not in ROLES:
+        if role not in ROLES and role != "messages":
             raise PromptFileError(f"unknown role '{role}'", where=f"{source}:{first_line + i}",
                                   hint="role sections are system:, user: and assistant: alone on a line")
     leading = [line for line in lines[: headers[0][0]] if line.strip()]
@@ -259,6 +274,12 @@ def _parse_body(lines: list[str], first_line: int, source: str) -> list[Section]
     for n, (i, role) in enumerate(headers):
         stop = headers[n + 1][0] if n + 1 < len(headers) else len(lines)
         content = "\n".join(lines[i + 1: stop])
+        if role == "messages":
+            if content.strip():
+                raise PromptFileError(f"text after '{lines[i].strip()}'", where=f"{source}:{first_line + i + 1}",
+                                      hint="the history line stands alone: put a role line (user:) before the text")
+            sections.append(Section("messages", PLACEHOLDER_RE.match(lines[i]).group(1), first_line + i))
+            continue
         if not content.strip():
             raise PromptFileError(f"empty '{role}' section", where=f"{source}:{first_line + i}",
                                   hint="write the message text under the role line, or remove it")
@@ -323,11 +344,15 @@ def _build(front: dict, key_lines: dict, sections: list[Section], source: str, e
                                   "promptops.yaml or the environment, never from a prompt file", where=where("params"),
                                   hint="configure the model under 'models:' in promptops.yaml (api_base, api_key_env)")
     inputs = _inputs(front.get("input", {}) or {}, where("input"))
+    call, schema = call_settings(front, where)
+    params = {**params, **call}
     asserts = front.get("assert", []) or []
     if isinstance(asserts, dict):
         asserts = [asserts]
     if not isinstance(asserts, list):
         raise PromptFileError("'assert' must be a list of assertions", where=where("assert"))
+    if schema is not None and not any(isinstance(a, dict) and a.get("type") == "json-schema" for a in asserts):
+        asserts = [*asserts, {"type": "json-schema", "value": schema}]  # structured output is checked by default
     for spec in asserts:
         _check_assertion(spec, where("assert"))
     labels = front.get("labels", []) or []
@@ -402,6 +427,12 @@ def _check_templates(prompt: Prompt, sections: list[Section], source: str) -> No
 
     env = environment()
     for section in sections:
+        if section.role == "messages":
+            spec = prompt.inputs.get(section.template)
+            if spec is None or spec.type not in ("messages", "list", "any"):
+                raise PromptFileError(f"'messages: {section.template}' needs '{section.template}' declared as messages",
+                                      where=f"{source}:{section.line}", hint=f"input: {{{section.template}: messages}}")
+            continue
         try:
             ast = env.parse(section.template)
         except TemplateSyntaxError as exc:

@@ -21,11 +21,13 @@ import yaml
 from ._util import yamlsafe
 from ._util.text import lone_surrogate_at
 from .assertions import assertion_types, validate_assertion
+from .assertions.transforms import compile_transform
 from .errors import RenderError, SuiteError
 from .prompts import check_variables
 
 SUITE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".csv")
-CASE_KEYS = {"id", "vars", "expected", "assert", "tags", "description"}
+CASE_KEYS = {"id", "vars", "expected", "assert", "tags", "description", "options"}
+OPTION_KEYS = {"transform"}  # options: {transform: <expression over output and vars>}
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Case:
     tags: list[str] = field(default_factory=list)
     description: str = ""
     where: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "vars": self.vars}
@@ -46,6 +49,8 @@ class Case:
             out["assert"] = self.asserts
         if self.tags:
             out["tags"] = self.tags
+        if self.options:
+            out["options"] = self.options
         return out
 
 
@@ -221,12 +226,27 @@ def _case(row: Any, where: str) -> Case:
         tags = [tags]
     if not isinstance(tags, list):
         raise SuiteError("'tags' must be a list", where=where)
+    options = _options(row.get("options"), where)
     cid = row.get("id")
     if cid is not None and (not isinstance(cid, (str, int)) or str(cid).strip() == ""):
         raise SuiteError("'id' must be a non-empty string", where=where)
     return Case(id=str(cid) if cid is not None else case_id(variables), vars=variables,
                 expected=row.get("expected"), asserts=asserts, tags=[str(t) for t in tags],
-                description=str(row.get("description", "")), where=where)
+                description=str(row.get("description", "")), where=where, options=options)
+
+
+def _options(raw: Any, where: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or set(raw) - OPTION_KEYS:
+        raise SuiteError(f"'options' takes {', '.join(sorted(OPTION_KEYS))}", where=where,
+                         hint="e.g. options: {transform: (output | fromjson).answer}")
+    if "transform" in raw:
+        try:
+            compile_transform(raw["transform"])
+        except ValueError as exc:
+            raise SuiteError(str(exc), where=where) from None
+    return dict(raw)
 
 
 def check_cases(cases: list[Case], prompt) -> None:

@@ -38,12 +38,18 @@ class GradeContext:
     ``config`` is the project :class:`~promptops.config.Config` (the default judge model);
     ``judge`` replaces the model call of ``llm-rubric``: ``judge(model, messages) -> text`` (sync or
     async); ``embed`` replaces the sentence-embedding model of ``similar``: ``embed(texts) -> vectors``.
+    What the call answered besides its text (one context per graded output): ``tool_calls``
+    (``[{"id", "name", "arguments"}]``, arguments parsed from JSON when they parse), ``finish_reason``,
+    and the ``tools`` the prompt declared (OpenAI function schemas), for the ``tools`` family.
     """
 
     root: Path = field(default_factory=Path.cwd)
     config: Any = None
     judge: Callable[[str, list[dict[str, str]]], Union[str, Awaitable[str]]] | None = None
     embed: Callable[[list[str]], list[list[float]]] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    finish_reason: str | None = None
+    tools: list[dict[str, Any]] | None = None
 
 
 @dataclass

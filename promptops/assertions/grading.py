@@ -21,8 +21,9 @@ from typing import Any
 
 from .base import AssertionType, Check, GradeContext, GradeError, GradeResult
 from .registry import assertion_types, lookup, registry
+from .transforms import apply_transform, compile_transform
 
-COMMON_KEYS = frozenset({"type", "value", "weight", "threshold", "description"})
+COMMON_KEYS = frozenset({"type", "value", "weight", "threshold", "description", "transform"})
 _PLACEHOLDER = re.compile(r"\{\{\s*(expected|vars\.([A-Za-z_][A-Za-z0-9_]*))\s*\}\}")
 _EPSILON = 1e-9  # scores like 1 - 1/5 must meet a threshold of 0.8
 
@@ -101,6 +102,8 @@ def validate_assertion(spec: Any) -> None:
     if unknown:
         allowed = ", ".join(sorted(COMMON_KEYS | atype.keys))
         raise ValueError(f"'{type_name}' does not take key(s) {', '.join(unknown)} (allowed: {allowed})")
+    if "transform" in spec:
+        compile_transform(spec["transform"])  # a ValueError naming the expression
     if "weight" in spec and not (_number(spec["weight"]) and spec["weight"] >= 0):
         raise ValueError(f"'{type_name}' weight must be a number ≥ 0, got {spec['weight']!r}")
     value, threshold = spec.get("value"), spec.get("threshold")
@@ -218,6 +221,8 @@ async def _grade_one(spec: Any, output: str, expected: Any, variables: dict[str,
                     atype.check_value(value)
             except ValueError as exc:
                 raise GradeError(str(exc)) from None
+        if spec.get("transform"):
+            output = apply_transform(spec["transform"], output, variables)
         check = Check(spec=spec, threshold=threshold, vars=variables, expected=expected,
                       latency_ms=latency_ms, cost_usd=cost_usd, ctx=ctx)
         result = atype.handler(output, value, check)

@@ -16,7 +16,7 @@ from typing import Any
 
 from .base import AssertionType, Family
 
-BUILTIN_FAMILIES = ("text", "structured", "semantic", "code", "metrics")
+BUILTIN_FAMILIES = ("text", "structured", "semantic", "code", "metrics", "words", "markup", "overlap", "fields", "tools")
 ENTRY_POINT_GROUP = "promptops.assertions"
 NOT_PREFIX = "not-"
 

@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "jobs": ("jobs_cmd", "Fine-tune jobs: list, show, cancel, resume."),
     "compare": ("compare_cmd", "Two versions or models of a prompt side by side, paired on the same suite cases "
                                "(McNemar)."),
+    "import": ("import_cmd", "Import suites written for other tools (promptfoo) as prompts, datasets and models."),
 }
 _LOADED: dict[str, Any] = {}  # module name -> the click group of its commands
 

@@ -48,8 +48,12 @@ async def call_with_retries(config: Config, job: CallSpec, secrets: list[str]) -
     while True:
         try:
             done = await asyncio.wait_for(complete(job.model, job.messages, job.params, config=config), timeout)
-            return {"text": done.text, "prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
-                    "cost_usd": done.cost_usd, "latency_ms": done.latency_ms}, None
+            response = {"text": done.text, "prompt_tokens": done.prompt_tokens,
+                        "completion_tokens": done.completion_tokens, "cost_usd": done.cost_usd,
+                        "latency_ms": done.latency_ms, "finish_reason": done.finish_reason}
+            if done.tool_calls:
+                response["tool_calls"] = done.tool_calls
+            return response, None
         except asyncio.TimeoutError:
             kind, message, retryable = "timeout", f"no answer within {timeout:g} s", True
         except ProviderError as exc:

@@ -19,11 +19,13 @@ import time
 from dataclasses import dataclass
 
 from ..assertions import GradeContext, case_specs, grade
+from ..assertions.transforms import with_case_transform
 from ..config import Config
 from ..errors import PromptopsError
 from ..history import History
 from ..project import Project
 from ..providers import is_local, setup_litellm
+from ..providers.toolcalls import output_text
 from ..store import EvalStore, open_for_eval
 from ..suites import Case, check_cases
 from .calls import call_with_retries, model_limits, secrets_of
@@ -152,7 +154,7 @@ async def _run_eval(config: Config, targets: list[EvalTarget], store: EvalStore,
             if hit is not None:
                 cached += 1
                 result = await _grade(config, job, hit, cached=True, error=None)
-                _emit(result, job, writer, progress, new_results, cache=False)
+                _emit(result, job, writer, progress, new_results, cache=None)
             else:
                 pending.append(job)
         calls = len(pending)
@@ -192,7 +194,7 @@ async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_r
     Returns the seconds from the first call sent to the last answer, start-up (imports) excluded."""
     async def finish(job: _Job, response, error) -> None:
         result = await _grade(config, job, response, cached=False, error=error)
-        _emit(result, job, writer, progress, new_results, cache=use_cache and error is None)
+        _emit(result, job, writer, progress, new_results, cache=response if use_cache and error is None else None)
 
     remote = [j for j in jobs if not is_local(j.model)]
     local = [j for j in jobs if is_local(j.model)]
@@ -235,16 +237,21 @@ async def _grade(config: Config, job: _Job, response: dict | None, *, cached: bo
     if response is None:
         result.reason = "provider error"
         return result
-    result.output = response.get("text")
+    tool_calls = response.get("tool_calls")
+    result.output = output_text(response.get("text"), tool_calls)
     result.latency_ms = response.get("latency_ms")
     result.prompt_tokens = response.get("prompt_tokens")
     result.completion_tokens = response.get("completion_tokens")
     result.cost_usd = response.get("cost_usd")
     specs = case_specs(prompt.asserts, case.asserts, case.expected)
     try:
+        schema = ((prompt.params.get("response_format") or {}).get("json_schema") or {}).get("schema")
+        specs = with_case_transform(specs, (getattr(case, "options", None) or {}).get("transform"), schema)
         graded = await grade(specs, result.output, expected=case.expected, vars=case.vars,
                              latency_ms=result.latency_ms, cost_usd=result.cost_usd,
-                             ctx=GradeContext(root=config.root, config=config))
+                             ctx=GradeContext(root=config.root, config=config, tool_calls=tool_calls,
+                                              finish_reason=response.get("finish_reason"),
+                                              tools=prompt.params.get("tools")))
         result.passed, result.score, result.reason = graded.passed, graded.score, graded.reason
     except Exception as exc:  # an assertion bug must not end the eval
         result.passed, result.score, result.reason = False, 0.0, f"grading failed: {type(exc).__name__}: {exc}"
@@ -252,17 +259,14 @@ async def _grade(config: Config, job: _Job, response: dict | None, *, cached: bo
 
 
 def _emit(result: CaseResult, job: _Job, writer: "_Writer", progress: Progress,
-          new_results: dict[int, list[CaseResult]], *, cache: bool) -> None:
+          new_results: dict[int, list[CaseResult]], *, cache: dict | None) -> None:
+    """Queue the result row, and ``cache`` (the provider's response: text, tokens, cost, latency,
+    finish reason, tool calls) under the job's key when given."""
     new_results.setdefault(job.run_id, []).append(result)
     row = result.to_dict()
     row.pop("tags")
     row["run_id"] = job.run_id
-    cache_entry = None
-    if cache:
-        cache_entry = (job.key, job.model, {"text": result.output, "prompt_tokens": result.prompt_tokens,
-                                            "completion_tokens": result.completion_tokens,
-                                            "cost_usd": result.cost_usd, "latency_ms": result.latency_ms})
-    writer.put(row, cache_entry)
+    writer.put(row, None if cache is None else (job.key, job.model, cache))
     progress.advance(result)
 
 

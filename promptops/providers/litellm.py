@@ -15,14 +15,17 @@ from typing import Any
 from .._util.lazy import collector_paused
 from .errors import ProviderError, to_provider_error
 from ..localmodels.resolve import with_adapter_path
-from .registry import LOCAL, is_local, spec_for
+from .echo import echo_answer
+from .registry import ECHO, LOCAL, is_local, spec_for
+from .toolcalls import normalize
 
 __all__ = ["Completion", "complete", "setup_litellm"]
 
 
 @dataclass
 class Completion:
-    """One model answer: text, token counts, cost (None when the price is unknown), latency."""
+    """One model answer: text, token counts, cost (None when the price is unknown), latency, and
+    the tool calls (OpenAI's shape, see :mod:`.toolcalls`) and finish reason when the provider gave them."""
 
     text: str
     prompt_tokens: int
@@ -30,6 +33,8 @@ class Completion:
     cost_usd: float | None
     latency_ms: float
     model: str
+    tool_calls: list[dict[str, Any]] | None = None
+    finish_reason: str | None = None
 
 
 _LITELLM: Any = None
@@ -174,6 +179,8 @@ async def complete(model: str, messages: list[dict], params: dict | None = None,
     ``api_key_env``, ``timeout`` and extra ``params``. Raises :class:`ProviderError`.
     """
     target, kwargs = call_kwargs(model, params or {}, config)
+    if spec_for(target) is ECHO:  # promptfoo's echo: no litellm, no network
+        return Completion(**echo_answer(model, messages))
     secret = kwargs.get("api_key")
     litellm = setup_litellm(config)
     if config is not None and is_local(target):
@@ -199,7 +206,9 @@ def _completion(response: Any, model: str, target: str, latency_ms: float) -> Co
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
     return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                      cost_usd=_cost(response, target), latency_ms=latency_ms, model=model)
+                      cost_usd=_cost(response, target), latency_ms=latency_ms, model=model,
+                      tool_calls=normalize(getattr(choice.message, "tool_calls", None)),
+                      finish_reason=getattr(choice, "finish_reason", None))
 
 
 def _cost(response: Any, target: str) -> float | None:

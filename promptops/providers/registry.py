@@ -1,6 +1,7 @@
 """Which provider serves a model name, chosen by its prefix (``local/`` or anything else).
 
-``local/<name>`` runs on this machine (:mod:`.local`: torch, batched in this process); every other
+``local/<name>`` runs on this machine (:mod:`.local`: torch, batched in this process); ``echo``
+answers with the prompt itself (:mod:`.echo`, promptfoo's echo provider: no model, no network); every other
 name goes to litellm, which routes ``<vendor>/<model>`` itself. Callers ask here what a name implies
 (where it runs, whether it costs money, how many calls to allow at once) instead of testing the
 prefix themselves.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ProviderSpec", "LOCAL", "LITELLM", "LOCAL_CONCURRENCY", "spec_for", "is_local"]
+__all__ = ["ProviderSpec", "LOCAL", "LITELLM", "ECHO", "LOCAL_CONCURRENCY", "spec_for", "is_local"]
 
 #: calls to one local model allowed at once: they queue in its batcher, so the cap only bounds memory
 LOCAL_CONCURRENCY = 64
@@ -34,8 +35,10 @@ class ProviderSpec:
     default_concurrency: int | None
     adapters: bool
 
+    exact: bool = False  # the name is the prefix itself (``echo``), not a prefix of names
+
     def matches(self, model: str) -> bool:
-        return model.startswith(self.prefix)
+        return model == self.prefix if self.exact else model.startswith(self.prefix)
 
     def strip(self, model: str) -> str:
         """The provider's own name for ``model``: the prefix removed when it is there."""
@@ -53,8 +56,10 @@ class ProviderSpec:
 LOCAL = ProviderSpec("local", "local/", in_process=True, priced=False,
                      default_concurrency=LOCAL_CONCURRENCY, adapters=True)
 LITELLM = ProviderSpec("litellm", "", in_process=False, priced=True, default_concurrency=None, adapters=False)
+ECHO = ProviderSpec("echo", "echo", in_process=True, priced=False, default_concurrency=None, adapters=False,
+                    exact=True)
 
-_PREFIXED = (LOCAL,)  # tried in order; LITELLM takes the rest
+_PREFIXED = (LOCAL, ECHO)  # tried in order; LITELLM takes the rest
 
 
 def spec_for(model: str) -> ProviderSpec:

@@ -11,6 +11,8 @@ What it does:
 - Answers by rules: per model a list of ``(regex on the last user message, answer)``, ``"*"`` for
   every model, then a default (``"echo"`` repeats the last user message). ``rules`` may also be a
   callable ``(model, messages) -> str | None``. An answer may use ``\\1`` / ``\\g<name>`` groups.
+  An answer may be a tool call and a pattern may read the whole conversation (``history:...``):
+  see :mod:`.fake_answers`. ``last_request`` is the latest chat request's body (tools, response_format).
 - Latency: fixed seconds, overridable per model (``model_latency``).
 - Error injection: rates for 429, 500 and timeout (the server hangs ``hang`` seconds, longer than
   the client's timeout). Draws are a hash of ``(seed, request, n-th time this request is seen)``, so
@@ -43,15 +45,15 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .fake_answers import expand, message, split_pattern, transcript
 from .fake_http import HTTP
 
-Answer = str | Callable[..., str]
+Answer = str | dict | Callable[..., "str | dict"]
 RulesArg = dict[str, Iterable[tuple[str, Answer]]] | Callable[[str, list], "str | None"] | None
 
 _ERROR_TYPES = {400: ("invalid_request_error", None), 401: ("invalid_request_error", "invalid_api_key"),
                 404: ("invalid_request_error", "model_not_found"), 429: ("rate_limit_error", "rate_limit_exceeded"),
                 500: ("server_error", None), 503: ("server_error", None), 504: ("server_error", "timeout")}
-_GROUP_REF = re.compile(r"\\(\d|g<)")
 
 
 def _text(content: Any) -> str:
@@ -105,7 +107,8 @@ class FakeOpenAI:
         self.api_key = api_key
         self.known_models: set[str] | None = None
         self._rules_fn: Callable | None = None
-        self._rules: dict[str, list[tuple[re.Pattern, Answer]]] = {}
+        self._rules: dict[str, list[tuple[re.Pattern, Answer, bool]]] = {}
+        self.last_request: dict[str, Any] | None = None
         self.configure(model_latency=model_latency or {}, rules=rules, rate_429=rate_429,
                        rate_500=rate_500, rate_timeout=rate_timeout,
                        known_models=known_models)
@@ -141,7 +144,8 @@ class FakeOpenAI:
             if model == "default":
                 self.default = pairs  # type: ignore[assignment]
                 continue
-            self._rules[model] = [(re.compile(p, re.I | re.S), a) for p, a in pairs]
+            self._rules[model] = [(re.compile(regex, re.I | re.S), a, history)
+                                  for p, a in pairs for regex, history in [split_pattern(p)]]
 
     def reset(self) -> None:
         """Zero the counts and forget which requests were seen (for ``fail_first`` and draws)."""
@@ -182,20 +186,23 @@ class FakeOpenAI:
 
     # ----------------------------------------------------------------- request handling
 
-    def answer(self, model: str, messages: list) -> str:
-        """The answer the rules give for a request."""
+    def answer(self, model: str, messages: list) -> str | dict:
+        """The answer the rules give for a request: text, or a tool-call mapping (:mod:`.fake_answers`)."""
         if self._rules_fn is not None:
             got = self._rules_fn(model, messages)
             if got is not None:
                 return got
         last = _last_user(messages)
+        whole = None
         for key in (model, "*"):
-            for pattern, ans in self._rules.get(key, ()):
-                m = pattern.search(last)
+            for pattern, ans, history in self._rules.get(key, ()):
+                if history and whole is None:
+                    whole = transcript(messages)
+                m = pattern.search(whole if history else last)
                 if m:
                     if callable(ans):
                         return ans(m, model, messages)
-                    return m.expand(ans) if _GROUP_REF.search(ans) else ans
+                    return expand(ans, m)
         if callable(self.default):
             return self.default(model, messages)
         return last if self.default == "echo" else self.default
@@ -264,15 +271,17 @@ class FakeOpenAI:
             if r < self.rate_429 + self.rate_500 + self.rate_timeout:
                 return self._fail(504, "injected timeout (fake server)", self.hang)
 
-        text = self.answer(model, messages)
-        finish = "stop"
+        self.last_request = req
+        self._seq += 1
+        text, tool_calls = message(self.answer(model, messages), self._seq)
+        finish = "tool_calls" if tool_calls else "stop"
         stop = req.get("stop")
         for s in ([stop] if isinstance(stop, str) else stop or ()):
-            cut = text.find(s) if s else -1
+            cut = text.find(s) if s and text else -1
             if cut >= 0:
                 text = text[:cut]
         limit = req.get("max_completion_tokens") or req.get("max_tokens")
-        words = text.split()
+        words = (text or "").split()
         if isinstance(limit, int) and 0 < limit < len(words):
             text = " ".join(words[:limit])
             words = words[:limit]
@@ -281,24 +290,29 @@ class FakeOpenAI:
                                       if isinstance(m, dict)),
                  "completion_tokens": max(1, len(words))}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        self._seq += 1
         cid = f"chatcmpl-fake{self._seq}"
         created = int(time.time())
         self._by_status["200"] = self._by_status.get("200", 0) + 1
         if req.get("stream"):
-            return 200, self._sse(cid, created, model, text, finish, usage, req), "text/event-stream", delay
+            return 200, self._sse(cid, created, model, text, finish, usage, req, tool_calls), "text/event-stream", delay
+        msg: dict[str, Any] = {"role": "assistant", "content": text}
+        if tool_calls:
+            msg["tool_calls"] = tool_calls
         payload = {"id": cid, "object": "chat.completion", "created": created, "model": model,
                    "system_fingerprint": "fp_fake",
-                   "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                   "choices": [{"index": 0, "message": msg,
                                 "logprobs": None, "finish_reason": finish}],
                    "usage": usage}
         return 200, json.dumps(payload).encode(), "application/json", delay
 
     @staticmethod
-    def _sse(cid: str, created: int, model: str, text: str, finish: str, usage: dict, req: dict) -> bytes:
+    def _sse(cid: str, created: int, model: str, text: str | None, finish: str, usage: dict, req: dict,
+             tool_calls: list | None = None) -> bytes:
         base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
-        chunks = [dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": text},
-                                       "finish_reason": None}]),
+        delta: dict[str, Any] = {"role": "assistant", "content": text}
+        if tool_calls:
+            delta["tool_calls"] = [dict(c, index=i) for i, c in enumerate(tool_calls)]
+        chunks = [dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": None}]),
                   dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": finish}])]
         if (req.get("stream_options") or {}).get("include_usage"):
             chunks.append(dict(base, choices=[], usage=usage))
