@@ -1,4 +1,5 @@
-"""Calls through ``litellm.acompletion``: setup, price registration, call arguments, the result.
+"""Model calls: litellm's compiled plans (:mod:`.fastpath`) where parity tests cover the provider,
+``litellm.acompletion`` for everything else; setup, price registration, call arguments, the result.
 
 litellm is imported only inside :func:`setup_litellm` (the first call), so importing this module
 is cheap and a fully cached eval never imports litellm at all.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._util.lazy import collector_paused
+from . import fastpath
 from .errors import ProviderError, to_provider_error
 from ..localmodels.resolve import with_adapter_path
 from .registry import LOCAL, is_local, spec_for
@@ -178,6 +180,18 @@ async def complete(model: str, messages: list[dict], params: dict | None = None,
     litellm = setup_litellm(config)
     if config is not None and is_local(target):
         target = with_adapter_path(target, config.adapter_dirs)  # litellm calls the handler without the config
+    elif getattr(config, "litellm_direct", True):
+        start = time.perf_counter()
+        try:
+            plan = fastpath.plan_for(litellm, target, kwargs)
+            if plan is not None:
+                response = await fastpath.send(litellm, plan, [dict(m) for m in messages], kwargs.get("timeout"))
+                latency_ms = (time.perf_counter() - start) * 1000.0
+                return _completion(response, model, target, latency_ms, fastpath.cost_of(litellm, plan, response))
+        except ProviderError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every provider failure becomes a ProviderError
+            raise to_provider_error(exc, model, secret) from None
     if target not in _PRICE_CHECKED and "input_cost_per_token" not in kwargs:
         _ensure_priced(litellm, target)
     start = time.perf_counter()
@@ -185,21 +199,21 @@ async def complete(model: str, messages: list[dict], params: dict | None = None,
         # a copy per call: one rendered list serves every model of a case, and providers may edit theirs
         response = await litellm.acompletion(model=target, messages=[dict(m) for m in messages], **kwargs)
         latency_ms = (time.perf_counter() - start) * 1000.0
-        return _completion(response, model, target, latency_ms)  # a malformed answer fails here too
+        return _completion(response, model, target, latency_ms, _cost(response, target))  # a malformed answer fails here too
     except ProviderError:
         raise
     except Exception as exc:  # noqa: BLE001 - every provider failure becomes a ProviderError
         raise to_provider_error(exc, model, secret) from None
 
 
-def _completion(response: Any, model: str, target: str, latency_ms: float) -> Completion:
+def _completion(response: Any, model: str, target: str, latency_ms: float, cost: float | None) -> Completion:
     choice = response.choices[0]
     text = getattr(choice.message, "content", None) or ""
     usage = getattr(response, "usage", None)
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
     return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                      cost_usd=_cost(response, target), latency_ms=latency_ms, model=model)
+                      cost_usd=cost, latency_ms=latency_ms, model=model)
 
 
 def _cost(response: Any, target: str) -> float | None:
