@@ -63,8 +63,9 @@ def classify(exc: BaseException) -> str:
         kind = _kind_for_status(status)
     else:
         kind = "unknown"
-    # litellm reports a refused/failed connection as InternalServerError("... Connection error.")
-    if kind == "server" and "connection error" in str(exc).lower():
+    # litellm reports a refused/failed connection as InternalServerError("... Connection error.") (the
+    # OpenAI SDK's route) or InternalServerError("... Cannot connect to host ...") (its own HTTP handler)
+    if kind == "server" and any(s in str(exc).lower() for s in ("connection error", "cannot connect to host")):
         kind = "connection"
     # litellm raises BadRequestError for provider/model names it cannot route
     if kind == "bad_request" and "LLM Provider NOT provided" in str(exc):

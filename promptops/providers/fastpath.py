@@ -33,9 +33,12 @@ from typing import Any
 __all__ = ["ALLOWED", "OPENAI_WIRE", "Plan", "plan_for", "send", "cost_of", "supported"]
 
 #: providers litellm sends through the OpenAI SDK that the parity tests cover; their request and
-#: response are the OpenAI chat wire (litellm's provider config transforms them)
-OPENAI_WIRE = frozenset({"openai", "hosted_vllm", "groq", "deepseek", "together_ai", "fireworks_ai",
-                         "deepinfra", "xai", "lm_studio", "litellm_proxy"})
+#: response are the OpenAI chat wire (litellm's provider config transforms them). Not here: those
+#: litellm sends through its own HTTP handler (groq, deepseek, together_ai, xai, hosted_vllm,
+#: fireworks_ai, mistral, openrouter), and deepinfra, nvidia_nim and sambanova, whose SDK clients
+#: retry 429/500 on their own under acompletion (``num_retries=0`` does not reach them).
+OPENAI_WIRE = frozenset({"openai", "custom_openai", "lm_studio", "litellm_proxy", "perplexity", "cerebras",
+                         "nebius"})
 #: providers on the fast path: the OpenAI wire above, and anthropic (its own config and handler)
 ALLOWED = OPENAI_WIRE | {"anthropic"}
 
