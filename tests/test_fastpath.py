@@ -9,12 +9,17 @@ belong on ``ALLOWED``."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 
 from promptops.config import Config, ModelOptions
-from promptops.providers import ProviderError, complete, fastpath, setup_litellm
+from promptops.providers import ProviderError, complete, fastpath, plancache, setup_litellm
+from promptops.providers.litellm import call_kwargs
 from promptops.providers.errors import classify
 from promptops.testing.fake_anthropic import FakeAnthropic
 
@@ -253,3 +258,81 @@ def test_unsupported_parameter_is_litellms_error(fake, monkeypatch):
     done = asyncio.run(complete("m", MSG, config=Config(models={"m": opts})))
     assert done.text == "Paris"
     assert "logit_bias" not in fake.requests[-1]["body"]
+
+
+# ----------------------------------------------------------------------------- plans on disk
+
+
+def _disk_config(tmp_path, fake, target="openai/gpt-4o-mini", **params):
+    opts = ModelOptions(model=target, api_base=fake.base_url, api_key_env="PARITY_KEY",
+                        params={"temperature": 0, "max_tokens": 16, **params})
+    return Config(models={"m": opts}, timeout=5, root=tmp_path)
+
+
+def test_a_pass_through_plan_is_stored_without_the_key(tmp_path, fake, monkeypatch):
+    monkeypatch.setenv("PARITY_KEY", KEY)
+    config = _disk_config(tmp_path, fake)
+    first = asyncio.run(complete("m", MSG, config=config))
+    text = (tmp_path / ".promptops" / "plans.json").read_text()
+    assert KEY not in text and "gpt-4o-mini" in text
+    plancache._LOADED.clear()
+    plan = plancache.lookup(config, "openai/gpt-4o-mini", call_kwargs("m", {}, config)[1])
+    assert plan is not None and plan.headers["Authorization"] == f"Bearer {KEY}"
+    second = asyncio.run(complete("m", MSG, config=config))
+    assert (first.text, first.prompt_tokens, first.completion_tokens, first.cost_usd) == \
+        (second.text, second.prompt_tokens, second.completion_tokens, second.cost_usd)
+    assert wire(fake.requests[-1]) == wire(fake.requests[-2])
+
+
+def test_a_stored_plan_serves_a_run_without_importing_litellm(tmp_path, fake, monkeypatch):
+    monkeypatch.setenv("PARITY_KEY", KEY)
+    config = _disk_config(tmp_path, fake)
+    asyncio.run(complete("m", MSG, config=config))  # compiles and stores the plan
+    code = ("import asyncio, sys; from promptops.config import Config, ModelOptions; "
+            "from promptops.providers import complete; "
+            f"opts = ModelOptions(model='openai/gpt-4o-mini', api_base={fake.base_url!r}, api_key_env='PARITY_KEY', "
+            "params={'temperature': 0, 'max_tokens': 16}); "
+            f"c = Config(models={{'m': opts}}, timeout=5, root=__import__('pathlib').Path({str(tmp_path)!r})); "
+            f"d = asyncio.run(complete('m', {MSG!r}, config=c)); "
+            "assert 'litellm' not in sys.modules, 'litellm imported'; print(d.text, d.cost_usd)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[0] == "Paris"
+
+
+def test_a_stored_plan_error_is_litellms_error(tmp_path, fake, monkeypatch):
+    monkeypatch.setenv("PARITY_KEY", KEY)
+    config = _disk_config(tmp_path, fake)
+    asyncio.run(complete("m", MSG, config=config))
+    fake.configure(fail_first=5, fail_status=429, retry_after="2")
+    kinds = []
+    for direct in (True, False):
+        with pytest.raises(ProviderError) as info:
+            asyncio.run(complete("m", [{"role": "user", "content": "other question"}],
+                                 config=Config(models=config.models, timeout=5, root=tmp_path, litellm_direct=direct)))
+        kinds.append((info.value.kind, info.value.status_code, info.value.retry_after))
+    assert kinds[0] == kinds[1] == ("rate_limit", 429, 2.0)
+
+
+def test_a_stale_or_foreign_plan_file_is_ignored(tmp_path, fake, monkeypatch):
+    monkeypatch.setenv("PARITY_KEY", KEY)
+    config = _disk_config(tmp_path, fake)
+    asyncio.run(complete("m", MSG, config=config))
+    path = tmp_path / ".promptops" / "plans.json"
+    data = json.loads(path.read_text())
+    data["litellm"] = "0.0.1"
+    path.write_text(json.dumps(data))
+    plancache._LOADED.clear()
+    assert plancache.lookup(config, "openai/gpt-4o-mini", call_kwargs("m", {}, config)[1]) is None
+    path.write_text("{not json")
+    plancache._LOADED.clear()
+    assert plancache.lookup(config, "openai/gpt-4o-mini", call_kwargs("m", {}, config)[1]) is None
+    assert asyncio.run(complete("m", MSG, config=config)).text == "Paris"
+
+
+def test_plans_that_are_not_pass_throughs_are_not_stored(tmp_path, fake, monkeypatch):
+    monkeypatch.setenv("PARITY_KEY", KEY)
+    opts = ModelOptions(model=ANTHROPIC, api_base=fake.root_url, api_key_env="PARITY_KEY")
+    config = Config(models={"m": opts}, timeout=5, root=tmp_path)
+    asyncio.run(complete("m", MSG, config=config))
+    assert not (tmp_path / ".promptops" / "plans.json").exists()

@@ -30,7 +30,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ALLOWED", "OPENAI_WIRE", "Plan", "plan_for", "send", "cost_of", "supported"]
+__all__ = ["ALLOWED", "OPENAI_WIRE", "Plan", "Sent", "plan_for", "request", "post", "send", "answer", "passthrough",
+           "cost_of", "supported"]
 
 #: providers litellm sends through the OpenAI SDK that the parity tests cover; their request and
 #: response are the OpenAI chat wire (litellm's provider config transforms them). Not here: those
@@ -176,18 +177,11 @@ def _anthropic_plan(litellm: Any, target: str, model: str, config: Any, optional
 
 def _ensure_route(base: str, route: str) -> str:
     try:
-        from litellm.llms.anthropic.common_utils import ensure_api_route  # type: ignore[attr-defined]
+        from litellm.main import ensure_api_route  # litellm's own rule (main.py, not the provider config)
     except ImportError:
-        ensure_api_route = None
-    if ensure_api_route is None:
-        try:
-            from litellm.main import ensure_api_route  # type: ignore[no-redef]
-        except ImportError:
-            ensure_api_route = None
-    if ensure_api_route is not None:
-        return ensure_api_route(base, route)
-    base = base.rstrip("/")
-    return base if base.endswith(route) else f"{base}/{route}"
+        base = base.rstrip("/")
+        return base if base.endswith(route) else f"{base}/{route}"
+    return ensure_api_route(base, route)
 
 
 def _anthropic_headers(plan: Plan, messages: list[dict]) -> dict[str, str]:
@@ -229,8 +223,7 @@ class _Log:
     def pre_call(self, *args: Any, **kwargs: Any) -> None:
         pass
 
-    def post_call(self, *args: Any, **kwargs: Any) -> None:
-        pass
+    post_call = pre_call
 
 
 _SESSIONS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, asyncio.Task]]" = \
@@ -267,15 +260,32 @@ async def close_sessions() -> None:
         await entry[0].close()
 
 
-async def send(litellm: Any, plan: Plan, messages: list[dict], timeout: float | None) -> Any:
-    """One call on ``plan``: litellm's request transform, one POST, litellm's response transform.
-    Returns litellm's ``ModelResponse``; raises litellm's exception classes as ``acompletion`` does."""
-    import aiohttp
-    import httpx
+@dataclass
+class Sent:
+    """One request as sent and its answer as received (litellm not needed to hold it)."""
 
+    status: int | None               # None: no answer (``error`` says why)
+    headers: dict[str, str]
+    raw: bytes
+    error: BaseException | None = None  # a timeout (asyncio.TimeoutError) or a connection failure
+
+
+async def post(url: str, headers: dict[str, str], body: bytes, timeout: float | None) -> Sent:
+    """POST ``body`` through this loop's session; transport failures come back in ``Sent.error``."""
+    import aiohttp
+
+    try:
+        async with _session().post(url, data=body, headers=headers,
+                                   timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            return Sent(resp.status, dict(resp.headers), await resp.read())
+    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        return Sent(None, {}, b"", exc)
+
+
+async def request(plan: Plan, messages: list[dict]) -> tuple[dict[str, str], dict, dict, dict]:
+    """litellm's request transform for ``messages``: (headers, body, optional params, litellm params)."""
     litellm_params = _litellm_params(plan)
     optional = dict(plan.optional_params)
-    log = _Log()
     if plan.wire == "anthropic":
         plain = all(isinstance(m.get("content"), str) for m in messages)
         headers = plan.headers if plain else _anthropic_headers(plan, messages)
@@ -284,36 +294,60 @@ async def send(litellm: Any, plan: Plan, messages: list[dict], timeout: float | 
             litellm_params=litellm_params, headers=headers)
         headers, data = _anthropic_finish(plan, headers, data, litellm_params)
     else:
-        headers = plan.headers
         data = await plan.config.async_transform_request(
             model=plan.model, messages=messages, optional_params=optional, litellm_params=litellm_params,
             headers={})
-        data, headers = _as_sdk_sends(data, headers)
-    body = json.dumps(data).encode()
-    try:
-        session = _session()
-        async with session.post(plan.url, data=body, headers=headers,
-                                timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            raw = await resp.read()
-            status, resp_headers = resp.status, dict(resp.headers)
-    except asyncio.TimeoutError as exc:
-        raise _mapped(litellm, plan, litellm.Timeout(message=f"Request timed out after {timeout} s",
-                                                     model=plan.model, llm_provider=plan.provider)) from exc
-    except aiohttp.ClientError as exc:
+        data, headers = _as_sdk_sends(data, plan.headers)
+    return headers, data, optional, litellm_params
+
+
+async def passthrough(plan: Plan) -> dict | None:
+    """The body's parameters when litellm's request transform leaves plain text messages as they
+    are (the body is ``{"model", "messages", **parameters}``, what :mod:`.plancache` may replay
+    without litellm); None when it does anything else."""
+    if plan.wire != "openai":
+        return None
+    probe = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+             {"role": "assistant", "content": "a"}, {"role": "user", "content": "v"}]
+    headers, data, _, _ = await request(plan, [dict(m) for m in probe])
+    params = _as_sdk_sends(dict(plan.optional_params), {})[0]
+    return params if headers == plan.headers and data == {"model": plan.model, "messages": probe, **params} else None
+
+
+async def send(litellm: Any, plan: Plan, messages: list[dict], timeout: float | None) -> Any:
+    """One call on ``plan``: litellm's request transform, one POST, litellm's response transform.
+    Returns litellm's ``ModelResponse``; raises litellm's exception classes as ``acompletion`` does."""
+    headers, data, optional, litellm_params = await request(plan, messages)
+    sent = await post(plan.url, headers, json.dumps(data).encode(), timeout)
+    return answer(litellm, plan, sent, messages, data, optional, litellm_params, timeout)
+
+
+def answer(litellm: Any, plan: Plan, sent: Sent, messages: list[dict], data: dict, optional: dict | None = None,
+           litellm_params: dict | None = None, timeout: float | None = None) -> Any:
+    """litellm's ``ModelResponse`` for what came back, or litellm's exception for a failure."""
+    import httpx
+
+    if sent.error is not None:
+        if isinstance(sent.error, asyncio.TimeoutError):
+            raise _mapped(litellm, plan, litellm.Timeout(message=f"Request timed out after {timeout} s",
+                                                         model=plan.model, llm_provider=plan.provider))
         raise _mapped(litellm, plan, litellm.APIConnectionError(
-            message=f"Connection error: {exc}", llm_provider=plan.provider, model=plan.model)) from exc
-    response = httpx.Response(status, headers=resp_headers, content=raw,
+            message=f"Connection error: {sent.error}", llm_provider=plan.provider, model=plan.model))
+    optional = dict(plan.optional_params) if optional is None else optional
+    litellm_params = _litellm_params(plan) if litellm_params is None else litellm_params
+    assert sent.status is not None
+    response = httpx.Response(sent.status, headers=sent.headers, content=sent.raw,
                               request=httpx.Request("POST", plan.url))
-    if status >= 300:
+    if sent.status >= 300:
         message = response.text if plan.wire == "anthropic" else _openai_error_message(response)
         raise _mapped(litellm, plan, plan.config.get_error_class(
-            error_message=message, status_code=status, headers=response.headers))
+            error_message=message, status_code=sent.status, headers=response.headers))
     from litellm.types.utils import ModelResponse
 
     try:
         if plan.wire == "anthropic":
             return plan.config.transform_response(
-                model=plan.model, raw_response=response, model_response=ModelResponse(), logging_obj=log,
+                model=plan.model, raw_response=response, model_response=ModelResponse(), logging_obj=_Log(),
                 api_key=plan.api_key, request_data=data, messages=messages, optional_params=optional,
                 litellm_params=litellm_params, encoding=None, json_mode=False)
         return _openai_response(plan, response)

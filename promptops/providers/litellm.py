@@ -7,6 +7,7 @@ is cheap and a fully cached eval never imports litellm at all.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._util.lazy import collector_paused
-from . import fastpath
+from . import fastpath, plancache
 from .errors import ProviderError, to_provider_error
 from ..localmodels.resolve import with_adapter_path
 from .registry import LOCAL, is_local, spec_for
 
-__all__ = ["Completion", "complete", "setup_litellm"]
+__all__ = ["Completion", "complete", "setup_litellm", "needs_litellm"]
 
 
 @dataclass
@@ -78,7 +79,8 @@ def setup_litellm(config: Any = None) -> Any:
 
 
 def _skip_idle_success_logging(litellm: Any) -> None:
-    """Skip litellm's async success logging while no callback would receive it.
+    """Skip litellm's async success logging while no callback would receive it (the plain
+    ``acompletion`` path only: compiled plans never start it).
 
     After every call litellm builds a "standard logging payload" (a second cost calculation,
     redaction, deep copies) on a background task even when no callback is registered: a third of
@@ -169,7 +171,9 @@ def call_kwargs(model: str, params: dict, config: Any) -> tuple[str, dict[str, A
 
 async def complete(model: str, messages: list[dict], params: dict | None = None, *,
                    config: Any = None) -> Completion:
-    """Call ``model`` through ``litellm.acompletion`` once (no retries) and return a Completion.
+    """Call ``model`` once (no retries) and return a Completion: through litellm's compiled plan
+    (:mod:`.fastpath`) where the provider is on its allowlist and ``config.litellm_direct`` is on
+    (the default), else through ``litellm.acompletion``.
 
     ``config`` is a :class:`promptops.config.Config` (or None for litellm's own environment
     variables only); its ``models[model]`` entry may rename the model and set ``api_base``,
@@ -177,6 +181,12 @@ async def complete(model: str, messages: list[dict], params: dict | None = None,
     """
     target, kwargs = call_kwargs(model, params or {}, config)
     secret = kwargs.get("api_key")
+    if _LITELLM is None and getattr(config, "litellm_direct", False) and plancache.plain_messages(messages):
+        disk = plancache.lookup(config, target, kwargs)
+        if disk is not None:
+            done = await _from_disk(disk, model, target, messages, kwargs, config)
+            if done is not None:
+                return done
     litellm = setup_litellm(config)
     if config is not None and is_local(target):
         target = with_adapter_path(target, config.adapter_dirs)  # litellm calls the handler without the config
@@ -187,6 +197,10 @@ async def complete(model: str, messages: list[dict], params: dict | None = None,
             if plan is not None:
                 response = await fastpath.send(litellm, plan, [dict(m) for m in messages], kwargs.get("timeout"))
                 latency_ms = (time.perf_counter() - start) * 1000.0
+                path = plancache.where(config)
+                if path is not None and path not in plan.extra.setdefault("stored", set()):
+                    plan.extra["stored"].add(path)  # tried once per plan and project
+                    plancache.store(config, target, kwargs, plan, await fastpath.passthrough(plan))
                 return _completion(response, model, target, latency_ms, fastpath.cost_of(litellm, plan, response))
         except ProviderError:
             raise
@@ -204,6 +218,57 @@ async def complete(model: str, messages: list[dict], params: dict | None = None,
         raise
     except Exception as exc:  # noqa: BLE001 - every provider failure becomes a ProviderError
         raise to_provider_error(exc, model, secret) from None
+
+
+async def _from_disk(disk: plancache.DiskPlan, model: str, target: str, messages: list[dict],
+                     kwargs: dict[str, Any], config: Any) -> Completion | None:
+    """A call on a plan stored on disk (:mod:`.plancache`), litellm not imported: a plain text
+    answer becomes the Completion here; anything else (an error, a timeout, tool calls, special
+    usage) imports litellm, whose full plan reads the same answer (no second request). None when
+    litellm then declines the plan (a callback set meanwhile): the caller sends the call again."""
+    start = time.perf_counter()
+    body = disk.body([dict(m) for m in messages])
+    sent = await fastpath.post(disk.url, disk.headers, json.dumps(body).encode(), kwargs.get("timeout"))
+    latency_ms = (time.perf_counter() - start) * 1000.0
+    got = plancache.simple_answer(sent.raw) if sent.status == 200 else None
+    if got is not None:
+        text, prompt_tokens, completion_tokens = got
+        cost = None if disk.prices is None else prompt_tokens * disk.prices[0] + completion_tokens * disk.prices[1]
+        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                          cost_usd=cost, latency_ms=latency_ms, model=model)
+    litellm = setup_litellm(config)
+    try:
+        plan = fastpath.plan_for(litellm, target, kwargs)
+        if plan is None:
+            return None
+        response = fastpath.answer(litellm, plan, sent, messages, body, timeout=kwargs.get("timeout"))
+        return _completion(response, model, target, latency_ms, fastpath.cost_of(litellm, plan, response))
+    except ProviderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every provider failure becomes a ProviderError
+        raise to_provider_error(exc, model, kwargs.get("api_key")) from None
+
+
+def needs_litellm(config: Any, calls: Any) -> bool:
+    """Whether these calls (each with ``model`` and ``params``) need litellm imported: False when
+    every one has a plan on disk (:mod:`.plancache`), so the runner skips the import at start-up."""
+    if _LITELLM is not None or not getattr(config, "litellm_direct", False):
+        return True
+    seen: set[str] = set()
+    for call in calls:
+        key = json.dumps([call.model, call.params], sort_keys=True, default=repr)
+        if key in seen:
+            continue
+        seen.add(key)
+        if is_local(call.model):
+            return True
+        try:
+            target, kwargs = call_kwargs(call.model, call.params or {}, config)
+        except ProviderError:
+            return True
+        if plancache.lookup(config, target, kwargs) is None:
+            return True
+    return False
 
 
 def _completion(response: Any, model: str, target: str, latency_ms: float, cost: float | None) -> Completion:
