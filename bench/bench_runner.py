@@ -94,10 +94,21 @@ def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> TreeStats:
     return stats
 
 
-def promptops_eval(folder: Path, *args: str) -> tuple[TreeStats, dict]:
+def promptops_eval(folder: Path, *args: str, env: dict | None = None) -> tuple[TreeStats, dict]:
     out = folder / "report.json"
-    stats = timed([str(Path(PY).parent / "promptops"), "eval", "bench", "-q", "--json", str(out), *args], folder)
+    stats = timed([str(Path(PY).parent / "promptops"), "eval", "bench", "-q", "--json", str(out), *args], folder,
+                  env={**ENV, **(env or {})})
     return stats, json.loads(out.read_text())
+
+
+#: the 3,000-call row's variants, run side by side (alternating) with --compare: name -> environment
+VARIANTS = {
+    "compiled plans, default workers": {},
+    "compiled plans, one process (PROMPTOPS_WORKERS=1)": {"PROMPTOPS_WORKERS": "1"},
+    "compiled plans, 2 workers (PROMPTOPS_WORKERS=2)": {"PROMPTOPS_WORKERS": "2"},
+    "`litellm.acompletion` (PROMPTOPS_LITELLM_DIRECT=0), default workers": {"PROMPTOPS_LITELLM_DIRECT": "0"},
+    "`litellm.acompletion`, one process": {"PROMPTOPS_LITELLM_DIRECT": "0", "PROMPTOPS_WORKERS": "1"},
+}
 
 
 FLOOR_CHILD = """
@@ -171,7 +182,7 @@ def promptfoo(folder: Path, pf_dir: Path, base_url: str, cases: int, concurrency
 
 
 HEADER = ("| what | wall, whole process | calls phase | wall / limit | calls phase / limit | CPU (all processes) "
-          "| peak RSS, largest process | peak PSS, all processes |\n|---|---|---|---|---|---|---|---|")
+          "| CPU per call | peak RSS, largest process | peak PSS, all processes |\n|---|---|---|---|---|---|---|---|---|")
 
 
 def median_run(runs: list[tuple[TreeStats, dict | None]]) -> tuple[TreeStats, dict | None, str]:
@@ -183,13 +194,14 @@ def median_run(runs: list[tuple[TreeStats, dict | None]]) -> tuple[TreeStats, di
 
 
 def row(what: str, stats: TreeStats | None = None, *, wall: float | None = None, calls_s: float | None = None,
-        limit: float | None = None, cpu: float | None = None, spread: str = "") -> str:
+        limit: float | None = None, cpu: float | None = None, spread: str = "", calls: int | None = None) -> str:
     wall = stats.wall_s if stats is not None else wall
     cpu = stats.total_cpu_s if stats is not None else cpu
     cells = [what, f"{wall:.2f} s{spread}", "–" if calls_s is None else f"{calls_s:.2f} s",
              "–" if limit is None else f"{wall / limit:.2f}×",
              "–" if limit is None or calls_s is None else f"{calls_s / limit:.2f}×",
              "–" if cpu is None else f"{cpu:.1f} s",
+             "–" if cpu is None or not calls else f"{cpu / calls * 1000:.2f} ms",
              "–" if stats is None else f"{stats.peak_rss_mb:.0f} MB",
              "–" if stats is None else f"{stats.peak_pss_mb:.0f} MB"]
     return "| " + " | ".join(cells) + " |"
@@ -207,7 +219,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of the 3,000-call rows, alternating promptops and promptfoo (median shown)")
     ap.add_argument("--cached-repeat", type=int, default=5, help="runs of each cached row (median shown)")
+    ap.add_argument("--compare", action="store_true",
+                    help="run the 3,000-call row in every VARIANTS setting too (compiled plans or acompletion, "
+                         "workers or one process), alternating, and show each median")
+    ap.add_argument("--only-compare", action="store_true", help="just the --compare rows and the 20-case eval")
     args = ap.parse_args()
+    args.compare = args.compare or args.only_compare
     if args.no_promptfoo:
         args.promptfoo = None
     elif not (args.promptfoo / "node_modules" / ".bin" / "promptfoo").exists():
@@ -223,8 +240,27 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "p"
             make_project(folder, url, cases, conc)
+            if args.compare:
+                runs: dict[str, list] = {name: [] for name in VARIANTS}
+                for _ in range(args.repeat):
+                    for name, env in VARIANTS.items():
+                        shutil.rmtree(folder / ".promptops", ignore_errors=True)
+                        stats, rep = promptops_eval(folder, env=env)
+                        passed = sum(r["passed"] for r in rep["results"])
+                        assert rep["calls"] == calls and passed == calls, (rep["calls"], passed)
+                        runs[name].append((stats, rep))
+                for name, got in runs.items():
+                    stats, rep, spread = median_run(got)
+                    rows.append(row(f"promptops, {name}: {calls:,} calls, {ms} ms", stats, calls_s=rep["calls_s"],
+                                    limit=limit3, spread=spread, calls=calls))
+                small = Path(tmp) / "small"
+                make_project(small, url, 20, conc)
+                got = [promptops_eval(small, "--models", "m1", "--no-cache") for _ in range(args.cached_repeat)]
+                stats, rep, spread = median_run(got)
+                rows.append(row(f"promptops: a 20-case eval, 1 model, {ms} ms, no cache", stats, calls_s=rep["calls_s"],
+                                spread=spread, calls=20))
             ours, theirs = [], []
-            for i in range(args.repeat):
+            for i in range(0 if args.only_compare else args.repeat):
                 shutil.rmtree(folder / ".promptops", ignore_errors=True)
                 stats, rep = promptops_eval(folder)
                 assert rep["calls"] == calls, rep["calls"]
@@ -233,9 +269,11 @@ def main() -> None:
                     pf = Path(tmp) / f"pf{i}"
                     pf.mkdir()
                     theirs.append((promptfoo(pf, args.promptfoo, url, cases, conc, 3), None))
+            if args.only_compare:
+                return print_table(args, rows, ms, conc, limit3, limit1, calls, cases)
             stats, rep, spread = median_run(ours)
             rows.append(row(f"promptops: {calls:,} calls ({cases:,} cases × 3 models), {ms} ms", stats,
-                            calls_s=rep["calls_s"], limit=limit3, spread=spread))
+                            calls_s=rep["calls_s"], limit=limit3, spread=spread, calls=calls))
             if theirs:
                 stats, _, spread = median_run(theirs)
                 rows.append(row(f"promptfoo 0.121.20: the same {calls:,} calls", stats, limit=limit3, spread=spread))
@@ -278,6 +316,11 @@ def main() -> None:
                             calls_s=rep["calls_s"], limit=slow))
     finally:
         server.terminate()
+    print_table(args, rows, ms, conc, limit3, limit1, calls, cases)
+
+
+def print_table(args, rows: list[str], ms: int, conc: int, limit3: float, limit1: float, calls: int,
+                cases: int) -> None:
     print(f"\nfake server latency {ms} ms (and {int(args.slow_latency * 1000)} ms), concurrency {conc}, "
           f"{os.cpu_count()} cores; limit = calls × latency / concurrency "
           f"({limit3:.1f} s for {calls:,} calls, {limit1:.1f} s for {cases:,})\n")

@@ -12,6 +12,7 @@ variable                           key                       meaning
 ``PROMPTOPS_JOB_HEARTBEAT_S``      ``job_heartbeat_s``       fine-tune worker heartbeat interval
 ``PROMPTOPS_JOB_STALE_S``          ``job_stale_s``           a job silent this long is failed
 ``PROMPTOPS_LITELLM_FULL_LOGGING`` ``litellm_full_logging``  keep litellm's per-call logging (1/0)
+``PROMPTOPS_LITELLM_DIRECT``       ``litellm_direct``        compiled litellm plans (0: acompletion)
 =================================  ========================  =====================================
 
 An empty variable counts as unset; a value that does not parse, or breaks the key's bounds, is a
@@ -102,6 +103,7 @@ class Config:
     job_heartbeat_s: float = field(default=5.0, metadata={"gt": 0})   # fine-tune worker heartbeat
     job_stale_s: float = field(default=120.0, metadata={"gt": 0})     # no heartbeat this long: job failed
     litellm_full_logging: bool = False  # keep litellm's per-call success logging with no callback set
+    litellm_direct: bool = True  # compiled litellm plans for the providers with parity tests (providers.fastpath)
     environments: dict[str, EnvironmentOptions] = field(default_factory=dict)
     ci: CIOptions = field(default_factory=CIOptions)
     escalate: EscalateOptions = field(default_factory=EscalateOptions)
@@ -150,6 +152,7 @@ ENV_SETTINGS: dict[str, str] = {
     "PROMPTOPS_JOB_HEARTBEAT_S": "job_heartbeat_s",
     "PROMPTOPS_JOB_STALE_S": "job_stale_s",
     "PROMPTOPS_LITELLM_FULL_LOGGING": "litellm_full_logging",
+    "PROMPTOPS_LITELLM_DIRECT": "litellm_direct",
 }
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 

@@ -14,6 +14,7 @@ SETTINGS = {  # key: (default, file value, environment text, environment value)
     "job_heartbeat_s": (5.0, 2.0, "0.5", 0.5),
     "job_stale_s": (120.0, 60.0, "30", 30.0),
     "litellm_full_logging": (False, True, "0", False),
+    "litellm_direct": (True, False, "1", True),
     "database_url": (None, "sqlite:///file.db", "sqlite:///env.db", "sqlite:///env.db"),
 }
 VARS = {key: var for var, key in ENV_SETTINGS.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -274,3 +275,39 @@ def test_collector_paused_restores_the_collector():
         assert not gc.isenabled()  # a caller's own setting is kept
     finally:
         gc.enable()
+
+
+# ----------------------------------------------------------------------------- Retry-After
+
+
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("model", ["openai/fake-model", "anthropic/claude-haiku-4-5"])
+@pytest.mark.parametrize("header,seconds", [("3", 3.0), ("0.5", 0.5), ("soon", None)])
+def test_retry_after_reaches_the_provider_error(monkeypatch, direct, model, header, seconds):
+    from promptops.testing.fake_anthropic import FakeAnthropic
+
+    monkeypatch.setenv("FAKE_LLM_KEY", SECRET)
+    with FakeAnthropic(api_key=SECRET, fail_first=10, fail_status=429, retry_after=header) as srv:
+        base = srv.root_url if model.startswith("anthropic/") else srv.base_url
+        config = Config(models={"m": ModelOptions(model=model, api_base=base, api_key_env="FAKE_LLM_KEY")},
+                        timeout=5, litellm_direct=direct)
+        with pytest.raises(ProviderError) as info:
+            asyncio.run(complete("m", MSG, config=config))
+    assert info.value.kind == "rate_limit"
+    assert info.value.retry_after == seconds
+
+
+def test_retry_after_forms():
+    import email.utils
+
+    from promptops.providers.errors import retry_after_of
+
+    class Exc(Exception):
+        def __init__(self, headers):
+            self.litellm_response_headers = headers
+
+    assert retry_after_of(Exc({"retry-after-ms": "1500", "retry-after": "9"})) == 1.5
+    assert retry_after_of(Exc({"Retry-After": "7"})) == 7.0
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 < retry_after_of(Exc({"retry-after": later})) <= 30
+    assert retry_after_of(Exc({})) is None and retry_after_of(ValueError("x")) is None

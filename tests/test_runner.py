@@ -233,6 +233,67 @@ def test_a_killed_worker_loses_nothing(tmp_path, monkeypatch):
         assert server.count() == errors  # answered calls came from the cache
 
 
+def _descendants(root_pid: int) -> set[int]:
+    """Live processes under ``root_pid`` (zombies count as gone)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [root_pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_end_with_the_main_process(tmp_path, sig):
+    """kill -9 (or SIGTERM) of the eval's main process: the forkserver and the workers end with it
+    and make no more calls (they used to live on, calling the provider)."""
+    with FakeOpenAI(latency=0.3, rules=capital_rules()) as server:
+        root = make_project(tmp_path, server.base_url, models=("fake/a", "fake/b"),
+                            extra_config={"concurrency": 2})
+        env = {**os.environ, "PROMPTOPS_ROOT": str(root), "PROMPTOPS_WORKERS": "2"}
+        proc = subprocess.Popen([sys.executable, "-m", "promptops.cli.main", "eval", "-q"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        tree: set[int] = set()
+        while time.time() < deadline and proc.poll() is None:
+            tree = _descendants(proc.pid)
+            if server.count() >= 4 and len(tree) >= 3:  # forkserver + 2 workers, calling
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None and len(tree) >= 3, "the eval ended before its workers were seen"
+        proc.send_signal(sig)
+        proc.wait()
+        deadline = time.time() + 10
+        while _alive(tree) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not _alive(tree)
+        calls = server.count()
+        time.sleep(1.0)
+        assert server.count() == calls < 40  # nothing calls any more; the eval did not finish
+
+
 def test_workers_use_the_environment_of_each_eval(tmp_path, monkeypatch):
     """Worker processes fork from a long-lived forkserver; each eval's environment (an API key
     changed since the forkserver started, say) is the one its workers call with."""
@@ -288,3 +349,35 @@ def test_limits_split_into_parts_that_add_up():
         for n in range(1, min(total, 8) + 1):
             parts = [share(total, n, w) for w in range(n)]
             assert sum(parts) == total and min(parts) >= 1 and max(parts) - min(parts) <= 1
+
+
+@pytest.mark.parametrize("asked,low,high", [(3.0, 3.0, 3.0), (None, 0.25, 0.5), (500.0, 60.0, 60.0), (0.0, 0.25, 0.5)])
+def test_retries_wait_what_retry_after_asks(monkeypatch, asked, low, high):
+    """A Retry-After longer than the backoff is waited (capped at MAX_RETRY_AFTER); a shorter
+    one, or none, leaves the jittered backoff."""
+    import asyncio
+
+    from promptops.config import Config
+    from promptops.eval import calls
+    from promptops.providers import ProviderError
+
+    waits: list[float] = []
+    attempts = []
+
+    async def failing(model, messages, params, *, config):
+        attempts.append(model)
+        raise ProviderError("rate_limit", "slow down", status_code=429, retry_after=asked)
+
+    async def sleep(seconds):
+        waits.append(seconds)
+
+    monkeypatch.setattr(calls, "complete", failing)
+    monkeypatch.setattr(calls.asyncio, "sleep", sleep)
+
+    class Job:
+        model, messages, params = "m", [], {}
+
+    response, error = asyncio.run(calls.call_with_retries(Config(max_retries=1, retry_backoff=0.5), Job(), []))
+    assert response is None and error.startswith("rate_limit") and "after 2 attempts" in error
+    assert len(attempts) == 2 and len(waits) == 1
+    assert low <= waits[0] <= high

@@ -16,6 +16,10 @@ from ..providers import ProviderError, complete, spec_for
 from ..providers.errors import RETRYABLE
 
 
+#: the longest Retry-After honoured (seconds): a provider asking for more is retried after this
+MAX_RETRY_AFTER = 60.0
+
+
 class CallSpec(Protocol):
     """What a call needs: the runner's jobs and the workers' specs both have these."""
 
@@ -46,6 +50,7 @@ async def call_with_retries(config: Config, job: CallSpec, secrets: list[str]) -
     backoff = config.retry_backoff
     attempt = 0
     while True:
+        asked: float | None = None  # the provider's Retry-After, when it sent one
         try:
             done = await asyncio.wait_for(complete(job.model, job.messages, job.params, config=config), timeout)
             response = {"text": done.text, "prompt_tokens": done.prompt_tokens,
@@ -58,10 +63,20 @@ async def call_with_retries(config: Config, job: CallSpec, secrets: list[str]) -
             kind, message, retryable = "timeout", f"no answer within {timeout:g} s", True
         except ProviderError as exc:
             kind, message, retryable = exc.kind, str(exc), exc.retryable or exc.kind in RETRYABLE
+            asked = exc.retry_after
         except PromptopsError as exc:
             kind, message, retryable = "config", exc.one_line(), False
         if not retryable or attempt >= retries:
             suffix = f" after {attempt + 1} attempts" if attempt else ""
             return None, redact(f"{kind}: {message}{suffix}", secrets)
-        await asyncio.sleep(min(8.0, backoff * 2 ** attempt) * (0.5 + random.random() / 2))
+        await asyncio.sleep(retry_delay(backoff, attempt, asked))
         attempt += 1
+
+
+def retry_delay(backoff: float, attempt: int, retry_after: float | None) -> float:
+    """Seconds before retry ``attempt + 1``: exponential backoff with jitter (at most 8 s), or the
+    provider's ``Retry-After`` when it asks for longer, capped at :data:`MAX_RETRY_AFTER`."""
+    delay = min(8.0, backoff * 2 ** attempt) * (0.5 + random.random() / 2)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay

@@ -24,7 +24,7 @@ from ..config import Config
 from ..errors import PromptopsError
 from ..history import History
 from ..project import Project
-from ..providers import is_local, setup_litellm
+from ..providers import is_local, needs_litellm, setup_litellm
 from ..providers.toolcalls import output_text
 from ..store import EvalStore, open_for_eval
 from ..suites import Case, check_cases
@@ -201,8 +201,8 @@ async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_r
     model_caps = [c for c in (config.model_options(m).concurrency for m in {j.model for j in remote}) if c]
     n = min(worker_count(config, len(remote)), concurrency, *model_caps)  # every worker gets ≥ 1 of each limit
     if n <= 1:
-        if remote:
-            setup_litellm()  # the import is start-up, not call time
+        if remote and needs_litellm(config, remote):
+            setup_litellm()  # the import is start-up, not call time (none at all when plans are on disk)
         start = time.perf_counter()
         await _run_here(config, jobs, concurrency, secrets, finish)
         return time.perf_counter() - start

@@ -65,11 +65,27 @@ def _context():
     return mp.get_context("spawn")
 
 
-def _worker_main(wid: int, config, tasks, conn, n: int, limit: int, secrets: list[str],
+def _watch_main(lifeline) -> None:
+    """End this worker at once when the main process is gone, however it ended (``kill -9``,
+    SIGTERM, a crash): the main holds the only other end of ``lifeline`` and never writes to it,
+    so reading it returns only at EOF, when the kernel closes that end with the main process."""
+    def watch() -> None:
+        try:
+            lifeline.recv()
+        except (EOFError, OSError):
+            pass
+        os._exit(3)  # no cleanup: calls in flight must not go on costing money
+
+    threading.Thread(target=watch, name="promptops-lifeline", daemon=True).start()
+
+
+def _worker_main(wid: int, config, tasks, conn, lifeline, n: int, limit: int, secrets: list[str],
                  environ: dict[str, str], cwd: str) -> None:
-    """A worker process: take this eval's environment, say ready, run whatever calls arrive, send
-    answers back in small batches on its own pipe. Every call it takes gets an answer: an
-    unexpected exception becomes an error result, never a lost call."""
+    """A worker process: watch the main process (:func:`_watch_main`), take this eval's
+    environment, say ready, run whatever calls arrive, send answers back in small batches on its
+    own pipe. Every call it takes gets an answer: an unexpected exception becomes an error result,
+    never a lost call."""
+    _watch_main(lifeline)
     # a forkserver child has the environment the server started with, not this eval's
     os.environ.clear()
     os.environ.update(environ)
@@ -246,14 +262,16 @@ class Dispatcher:
         ctx = _context()
         self.task_queues = {w: ctx.Queue() for w in range(self.n)}
         pipes = [ctx.Pipe(duplex=False) for _ in range(self.n)]
+        lifelines = [ctx.Pipe(duplex=False) for _ in range(self.n)]  # (worker's end, ours): see _watch_main
         environ, cwd = dict(os.environ), os.getcwd()
         procs = [ctx.Process(target=_worker_main, daemon=True,
-                             args=(w, self.config, self.task_queues[w], pipes[w][1], self.n, self.limit,
-                                   self.secrets, environ, cwd))
+                             args=(w, self.config, self.task_queues[w], pipes[w][1], lifelines[w][0], self.n,
+                                   self.limit, self.secrets, environ, cwd))
                  for w in range(self.n)]
-        for p, (_, send_end) in zip(procs, pipes):
+        for p, (_, send_end), (life_end, _) in zip(procs, pipes, lifelines):
             p.start()
             send_end.close()  # the worker's end: once the worker is gone, reading gives EOF
+            life_end.close()  # the worker's end: ours stays open while this process lives
         loop = asyncio.get_running_loop()
         stop = threading.Event()
 
@@ -288,6 +306,8 @@ class Dispatcher:
             await asyncio.to_thread(self._reap, procs, thread)
             for conn, _ in pipes:
                 conn.close()
+            for _, ours in lifelines:
+                ours.close()
 
     @staticmethod
     def _reap(procs, thread: threading.Thread) -> None:

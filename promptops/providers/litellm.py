@@ -1,4 +1,5 @@
-"""Calls through ``litellm.acompletion``: setup, price registration, call arguments, the result.
+"""Model calls: litellm's compiled plans (:mod:`.fastpath`) where parity tests cover the provider,
+``litellm.acompletion`` for everything else; setup, price registration, call arguments, the result.
 
 litellm is imported only inside :func:`setup_litellm` (the first call), so importing this module
 is cheap and a fully cached eval never imports litellm at all.
@@ -6,6 +7,7 @@ is cheap and a fully cached eval never imports litellm at all.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -13,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._util.lazy import collector_paused
+from . import fastpath, plancache
 from .errors import ProviderError, to_provider_error
 from ..localmodels.resolve import with_adapter_path
 from .echo import echo_answer
 from .registry import ECHO, LOCAL, is_local, spec_for
 from .toolcalls import normalize
 
-__all__ = ["Completion", "complete", "setup_litellm"]
+__all__ = ["Completion", "complete", "setup_litellm", "needs_litellm"]
 
 
 @dataclass
@@ -81,7 +84,8 @@ def setup_litellm(config: Any = None) -> Any:
 
 
 def _skip_idle_success_logging(litellm: Any) -> None:
-    """Skip litellm's async success logging while no callback would receive it.
+    """Skip litellm's async success logging while no callback would receive it (the plain
+    ``acompletion`` path only: compiled plans never start it).
 
     After every call litellm builds a "standard logging payload" (a second cost calculation,
     redaction, deep copies) on a background task even when no callback is registered: a third of
@@ -172,7 +176,9 @@ def call_kwargs(model: str, params: dict, config: Any) -> tuple[str, dict[str, A
 
 async def complete(model: str, messages: list[dict], params: dict | None = None, *,
                    config: Any = None) -> Completion:
-    """Call ``model`` through ``litellm.acompletion`` once (no retries) and return a Completion.
+    """Call ``model`` once (no retries) and return a Completion: through litellm's compiled plan
+    (:mod:`.fastpath`) where the provider is on its allowlist and ``config.litellm_direct`` is on
+    (the default), else through ``litellm.acompletion``.
 
     ``config`` is a :class:`promptops.config.Config` (or None for litellm's own environment
     variables only); its ``models[model]`` entry may rename the model and set ``api_base``,
@@ -182,9 +188,31 @@ async def complete(model: str, messages: list[dict], params: dict | None = None,
     if spec_for(target) is ECHO:  # promptfoo's echo: no litellm, no network
         return Completion(**echo_answer(model, messages))
     secret = kwargs.get("api_key")
+    if _LITELLM is None and getattr(config, "litellm_direct", False) and plancache.plain_messages(messages):
+        disk = plancache.lookup(config, target, kwargs)
+        if disk is not None:
+            done = await _from_disk(disk, model, target, messages, kwargs, config)
+            if done is not None:
+                return done
     litellm = setup_litellm(config)
     if config is not None and is_local(target):
         target = with_adapter_path(target, config.adapter_dirs)  # litellm calls the handler without the config
+    elif getattr(config, "litellm_direct", True):
+        start = time.perf_counter()
+        try:
+            plan = fastpath.plan_for(litellm, target, kwargs)
+            if plan is not None:
+                response = await fastpath.send(litellm, plan, [dict(m) for m in messages], kwargs.get("timeout"))
+                latency_ms = (time.perf_counter() - start) * 1000.0
+                path = plancache.where(config)
+                if path is not None and path not in plan.extra.setdefault("stored", set()):
+                    plan.extra["stored"].add(path)  # tried once per plan and project
+                    plancache.store(config, target, kwargs, plan, await fastpath.passthrough(plan))
+                return _completion(response, model, target, latency_ms, fastpath.cost_of(litellm, plan, response))
+        except ProviderError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every provider failure becomes a ProviderError
+            raise to_provider_error(exc, model, secret) from None
     if target not in _PRICE_CHECKED and "input_cost_per_token" not in kwargs:
         _ensure_priced(litellm, target)
     start = time.perf_counter()
@@ -192,21 +220,72 @@ async def complete(model: str, messages: list[dict], params: dict | None = None,
         # a copy per call: one rendered list serves every model of a case, and providers may edit theirs
         response = await litellm.acompletion(model=target, messages=[dict(m) for m in messages], **kwargs)
         latency_ms = (time.perf_counter() - start) * 1000.0
-        return _completion(response, model, target, latency_ms)  # a malformed answer fails here too
+        return _completion(response, model, target, latency_ms, _cost(response, target))  # a malformed answer fails here too
     except ProviderError:
         raise
     except Exception as exc:  # noqa: BLE001 - every provider failure becomes a ProviderError
         raise to_provider_error(exc, model, secret) from None
 
 
-def _completion(response: Any, model: str, target: str, latency_ms: float) -> Completion:
+async def _from_disk(disk: plancache.DiskPlan, model: str, target: str, messages: list[dict],
+                     kwargs: dict[str, Any], config: Any) -> Completion | None:
+    """A call on a plan stored on disk (:mod:`.plancache`), litellm not imported: a plain text
+    answer becomes the Completion here; anything else (an error, a timeout, tool calls, special
+    usage) imports litellm, whose full plan reads the same answer (no second request). None when
+    litellm then declines the plan (a callback set meanwhile): the caller sends the call again."""
+    start = time.perf_counter()
+    body = disk.body([dict(m) for m in messages])
+    sent = await fastpath.post(disk.url, disk.headers, json.dumps(body).encode(), kwargs.get("timeout"))
+    latency_ms = (time.perf_counter() - start) * 1000.0
+    got = plancache.simple_answer(sent.raw) if sent.status == 200 else None
+    if got is not None:
+        text, prompt_tokens, completion_tokens = got
+        cost = None if disk.prices is None else prompt_tokens * disk.prices[0] + completion_tokens * disk.prices[1]
+        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                          cost_usd=cost, latency_ms=latency_ms, model=model)
+    litellm = setup_litellm(config)
+    try:
+        plan = fastpath.plan_for(litellm, target, kwargs)
+        if plan is None:
+            return None
+        response = fastpath.answer(litellm, plan, sent, messages, body, timeout=kwargs.get("timeout"))
+        return _completion(response, model, target, latency_ms, fastpath.cost_of(litellm, plan, response))
+    except ProviderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every provider failure becomes a ProviderError
+        raise to_provider_error(exc, model, kwargs.get("api_key")) from None
+
+
+def needs_litellm(config: Any, calls: Any) -> bool:
+    """Whether these calls (each with ``model`` and ``params``) need litellm imported: False when
+    every one has a plan on disk (:mod:`.plancache`), so the runner skips the import at start-up."""
+    if _LITELLM is not None or not getattr(config, "litellm_direct", False):
+        return True
+    seen: set[str] = set()
+    for call in calls:
+        key = json.dumps([call.model, call.params], sort_keys=True, default=repr)
+        if key in seen:
+            continue
+        seen.add(key)
+        if is_local(call.model):
+            return True
+        try:
+            target, kwargs = call_kwargs(call.model, call.params or {}, config)
+        except ProviderError:
+            return True
+        if plancache.lookup(config, target, kwargs) is None:
+            return True
+    return False
+
+
+def _completion(response: Any, model: str, target: str, latency_ms: float, cost: float | None) -> Completion:
     choice = response.choices[0]
     text = getattr(choice.message, "content", None) or ""
     usage = getattr(response, "usage", None)
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
     return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                      cost_usd=_cost(response, target), latency_ms=latency_ms, model=model,
+                      cost_usd=cost, latency_ms=latency_ms, model=model,
                       tool_calls=normalize(getattr(choice.message, "tool_calls", None)),
                       finish_reason=getattr(choice, "finish_reason", None))
 
