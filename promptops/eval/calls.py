@@ -48,8 +48,13 @@ async def call_with_retries(config: Config, job: CallSpec, secrets: list[str]) -
     while True:
         try:
             done = await asyncio.wait_for(complete(job.model, job.messages, job.params, config=config), timeout)
-            return {"text": done.text, "prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
-                    "cost_usd": done.cost_usd, "latency_ms": done.latency_ms}, None
+            out = {"text": done.text, "prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
+                   "cost_usd": done.cost_usd, "latency_ms": done.latency_ms}
+            if done.tool_calls:  # only a call that offered tools gets them (the gateway)
+                out["tool_calls"] = done.tool_calls
+            if done.finish_reason not in (None, "stop"):
+                out["finish_reason"] = done.finish_reason
+            return out, None
         except asyncio.TimeoutError:
             kind, message, retryable = "timeout", f"no answer within {timeout:g} s", True
         except ProviderError as exc:

@@ -30,6 +30,8 @@ class Completion:
     cost_usd: float | None
     latency_ms: float
     model: str
+    tool_calls: list[dict[str, Any]] | None = None  # as OpenAI sends them: id, type, function{name, arguments}
+    finish_reason: str | None = None
 
 
 _LITELLM: Any = None
@@ -199,7 +201,20 @@ def _completion(response: Any, model: str, target: str, latency_ms: float) -> Co
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
     return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                      cost_usd=_cost(response, target), latency_ms=latency_ms, model=model)
+                      cost_usd=_cost(response, target), latency_ms=latency_ms, model=model,
+                      tool_calls=_tool_calls(getattr(choice.message, "tool_calls", None)),
+                      finish_reason=getattr(choice, "finish_reason", None))
+
+
+def _tool_calls(calls: Any) -> list[dict[str, Any]] | None:
+    if not calls:
+        return None
+    out = []
+    for call in calls:
+        fn = getattr(call, "function", None)
+        out.append({"id": getattr(call, "id", None), "type": getattr(call, "type", None) or "function",
+                    "function": {"name": getattr(fn, "name", None), "arguments": getattr(fn, "arguments", None) or ""}})
+    return out
 
 
 def _cost(response: Any, target: str) -> float | None:

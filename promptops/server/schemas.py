@@ -128,7 +128,21 @@ class RenderResponse(_Response):
     messages: list[Message]
 
 
-class CompleteRequest(_Request):
+Tag = Annotated[str, AfterValidator(_no_nul), Field(min_length=1, max_length=100)]
+ContextId = Annotated[str, AfterValidator(_no_nul), Field(min_length=1, max_length=200)]
+Metadata = Annotated[dict[str, Any], AfterValidator(_no_nul)]
+
+
+class CallContextFields(_Request):
+    """Context a call is logged with, filterable in GET /v1/calls."""
+
+    user_id: ContextId | None = None
+    session_id: ContextId | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class CompleteRequest(CallContextFields):
     variables: Variables = Field(default_factory=dict)
     label: str = Field("production", pattern=LABEL_PATTERN)
 
@@ -187,7 +201,20 @@ class CallPublic(_Response):
     completion_tokens: int | None = None
     cost_usd: float | None = None
     created_at: datetime
+    source: str | None = None
+    extra_messages: list[dict[str, Any]] = Field(default_factory=list)
+    user_id: str | None = None
+    session_id: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
     feedback: list[FeedbackPublic] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, row: Any) -> "CallPublic":
+        """From a ``CallLog`` row (its ``meta`` column is the API's ``metadata``; NULLs are empty)."""
+        fields = {name: getattr(row, name) for name in cls.model_fields if name not in ("metadata", "feedback")}
+        fields.update(extra_messages=row.extra_messages or [], tags=row.tags or [], metadata=row.meta or {})
+        return cls(**fields)
 
 
 class CallList(_Response):
