@@ -7,14 +7,39 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import Discriminator, Tag
 
+from ..._util.secrets import secrets_of
 from ...errors import NotFoundError, RenderError
 from ..auth import SECURED, WRITE_SECURED, ReadKey, WriteKey
-from ..schemas import CallList, CallPublic, FeedbackPublic, FeedbackRequest
-from . import Filter, LabelQuery, Limit, Offset, StoreDep, errors
+from ..ingest import ingest_rows
+from ..schemas import CallList, CallPublic, FeedbackPublic, FeedbackRequest, IngestBatch, IngestCall, IngestResult
+from . import Filter, LabelQuery, Limit, Offset, PromptsDep, StoreDep, errors
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
 _CALL_ID = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
+
+
+def _shape(value: object) -> str:
+    return "batch" if isinstance(value, dict) and "calls" in value else "call"
+
+
+IngestBody = Annotated[Annotated[IngestCall, Tag("call")] | Annotated[IngestBatch, Tag("batch")],
+                       Discriminator(_shape)]
+
+
+@router.post("", openapi_extra=WRITE_SECURED, response_model=IngestResult, status_code=201,
+             responses=errors(401, 403, 404, 413, 422))
+async def log_calls(body: IngestBody, _: WriteKey, prompts: PromptsDep, store: StoreDep) -> IngestResult:
+    """Log calls an application made itself: one call, or ``{"calls": [...]}`` (up to 1000), each
+    with its prompt and version (or label), model, variables, messages, output (or error), latency,
+    tokens, cost and context. All are logged or none; the ids come back in order, for feedback."""
+    calls = body.calls if isinstance(body, IngestBatch) else [body]
+    config = prompts.config
+    rows = await run_in_threadpool(ingest_rows, prompts, calls, secrets_of(config))
+    made = await run_in_threadpool(store.log_calls, rows)
+    return IngestResult(ids=[row.id for row in made])
 
 
 @router.post("/{call_id}/feedback", openapi_extra=WRITE_SECURED, response_model=FeedbackPublic, status_code=201,
