@@ -181,3 +181,13 @@ def test_the_litellm_callback_logs_calls_that_name_a_prompt(server, project, fak
 def test_bad_values_in_client_log_are_a_render_error(client):
     with pytest.raises(RenderError):
         client.log("capital", model="m", output="x", tags=[""])
+
+
+def test_complete_logs_its_context_too(server, project):
+    r = httpx.post(f"{server}/v1/prompts/capital/complete", headers={"Authorization": f"Bearer {project.write}"},
+                   json={"variables": {"country": "Norway"}, "user_id": "u-c", "session_id": "s-c", "tags": ["api"],
+                         "metadata": {"page": "home"}})
+    assert r.status_code == 200, r.text
+    call = project.store.get_call(r.json()["call_id"])
+    assert (call.source, call.user_id, call.session_id, call.tags, call.meta) == (
+        "served", "u-c", "s-c", ["api"], {"page": "home"})

@@ -53,7 +53,11 @@ def _openai_error(exc: PromptopsError) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-@router.post("/chat/completions", openapi_extra=WRITE_SECURED, responses=_ERRORS)
+_CHAT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": ChatRequest.model_json_schema()}}}}
+
+
+@router.post("/chat/completions", openapi_extra={**WRITE_SECURED, **_CHAT_BODY}, responses=_ERRORS)
 async def chat_completions(request: Request) -> Response:
     """OpenAI's chat completions, for a served prompt (``model: "prompt:NAME[@LABEL|@VERSION]"``,
     ``variables`` in the body) or an allowed passthrough model. The answer's ``id`` is the logged
