@@ -7,6 +7,7 @@
     messages = prompt.render(text="play some jazz")      # rendered here, same sandbox as the server
     result = client.complete("snips-intent", {"text": "play some jazz"})
     client.feedback(result.call_id, score=1)
+    call_id = client.log("snips-intent", model="gpt-4o-mini", variables={"text": "..."}, output="PlayMusic")
 
 Caching follows the Langfuse SDK: a fetched prompt is fresh for ``ttl`` seconds; after that the
 stale entry is still returned at once while one background refresh runs (concurrent callers
@@ -22,6 +23,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -193,6 +195,30 @@ class Client:
         body = {k: v for k, v in (("score", score), ("label", label), ("correction", correction),
                                   ("comment", comment)) if v is not None}
         return self._request("POST", f"/v1/calls/{call_id}/feedback", json=body)
+
+    def log(self, prompt: str, *, model: str, output: str | None = None, error: str | None = None,
+            variables: dict[str, Any] | None = None, messages: list[dict[str, Any]] | None = None,
+            version: str | None = None, label: str | None = None, latency_ms: float | None = None,
+            prompt_tokens: int | None = None, completion_tokens: int | None = None, cost_usd: float | None = None,
+            user_id: str | None = None, session_id: str | None = None, tags: list[str] | None = None,
+            metadata: dict[str, Any] | None = None, created_at: datetime | str | None = None) -> str:
+        """Log a call this application made itself (its prompt and version, or label, default
+        production); returns the call id, for :meth:`feedback`. ``messages``: every message sent,
+        the rendered prompt first (left out: the prompt rendered from ``variables``)."""
+        fields = dict(prompt=prompt, model=model, output=output, error=error, variables=variables,
+                      messages=messages, version=version, label=label, latency_ms=latency_ms,
+                      prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost_usd,
+                      user_id=user_id, session_id=session_id, tags=tags, metadata=metadata, created_at=created_at)
+        return self.log_many([fields])[0]
+
+    def log_many(self, calls: list[dict[str, Any]]) -> list[str]:
+        """Log several calls (the keyword arguments of :meth:`log`, as dicts) in one request, all
+        or none; their ids, in order."""
+        if not calls:
+            return []
+        body = {"calls": [{k: v.isoformat() if isinstance(v, datetime) else v for k, v in c.items() if v is not None}
+                          for c in calls]}
+        return self._request("POST", "/v1/calls", json=body)["ids"]
 
     def calls(self, **filters: Any) -> list[dict[str, Any]]:
         """Logged calls with their feedback (filters: prompt, version, model, has_feedback, since, ...)."""

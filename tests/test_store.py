@@ -111,13 +111,13 @@ def test_a_new_migration_is_applied_on_open(url, tmp_path):
     store = open_store(url)
     scripts = tmp_path / "migrations"
     shutil.copytree(db.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_extra.py").write_text(
+    (scripts / "versions" / "9999_extra.py").write_text(
         "import sqlalchemy as sa\nfrom alembic import op\n"
-        "revision = '0002'\ndown_revision = '0001'\nbranch_labels = None\ndepends_on = None\n\n"
+        f"revision = '9999'\ndown_revision = '{db.HEAD_REVISION}'\nbranch_labels = None\ndepends_on = None\n\n"
         "def upgrade():\n    op.create_table('extra', sa.Column('id', sa.Integer, primary_key=True))\n"
         "    op.add_column('api_keys', sa.Column('note', sa.String(), nullable=True))\n")
     db.migrate(store.engine, script_location=scripts)
-    assert db.current_revision(store.engine) == "0002" == db.head_revision(scripts)
+    assert db.current_revision(store.engine) == "9999" == db.head_revision(scripts)
     inspector = sa.inspect(store.engine)
     assert "extra" in inspector.get_table_names()
     assert "note" in {c["name"] for c in inspector.get_columns("api_keys")}

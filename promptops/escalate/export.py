@@ -147,7 +147,8 @@ def export(config: Config | Project, name: str, *, out: str | Path | None = None
             dropped["duplicate input"] = dropped.get("duplicate input", 0) + 1
             continue
         try:
-            messages = [m for m in prompt.render(variables, strict=True)]
+            # what followed the prompt in the call (a gateway request's own messages) follows it here too
+            messages = [*prompt.render(variables, strict=True), *(call.extra_messages or [])]
         except PromptopsError:
             dropped["does not render with this version"] = dropped.get("does not render with this version", 0) + 1
             continue

@@ -29,6 +29,8 @@ from ..project import Project
 from ..providers import setup_litellm
 from ..store import Store
 from .auth import KeyChecker
+from .openai_shape import GATEWAY_PATHS
+from .openai_shape import error_body as openai_error
 from .serving import DEFAULT_TTL, PromptCache
 
 log = logging.getLogger("promptops.server")
@@ -53,7 +55,7 @@ def create_app(project: Project | Config, *, store: Store | None = None, cache_t
     ``warm_providers``: import litellm in the background at start-up (it takes seconds), so the
     first ``complete`` does not wait for it.
     """
-    from .routes import calls, prompts, records
+    from .routes import calls, gateway, prompts, records
 
     owned = not (isinstance(project, Project) and store is None)
     if owned:  # closed at shutdown; it closes only what it opened, never the given store
@@ -84,7 +86,7 @@ def create_app(project: Project | Config, *, store: Store | None = None, cache_t
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(BodyLimit, max_bytes=config.server.max_body_bytes)
 
-    for module in (prompts, calls, records):
+    for module in (prompts, calls, records, gateway):
         app.include_router(module.router)
     _document_security(app)
     if dashboard:
@@ -174,7 +176,7 @@ class BodyLimit:
                 except ValueError:
                     declared = -1
                 if declared > self.max_bytes:
-                    await self._refuse(send)
+                    await self._refuse(send, scope)
                     return
         chunks, size = [], 0
         while True:
@@ -184,7 +186,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(send, scope)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -200,10 +202,11 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        response = JSONResponse(_body(f"request body larger than {self.max_bytes} bytes",
-                                      hint="send less, or raise server.max_body_bytes in promptops.yaml"),
-                                status_code=413, headers={"Connection": "close"})
+    async def _refuse(self, send: Send, scope: Scope) -> None:
+        message, hint = f"request body larger than {self.max_bytes} bytes", "send less, or raise server.max_body_bytes in promptops.yaml"
+        body = (openai_error(f"{message} ({hint})", code="request_too_large") if scope.get("path") in GATEWAY_PATHS
+                else _body(message, hint=hint))  # the gateway answers in OpenAI's error shape
+        response = JSONResponse(body, status_code=413, headers={"Connection": "close"})
         await response({"type": "http"}, _never_receive, send)
 
 

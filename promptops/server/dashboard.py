@@ -146,12 +146,15 @@ def eval_page(run_id: Annotated[int, PathParam(ge=1, le=2_147_483_647)], _: Read
 
 
 @router.get("/calls", response_class=HTMLResponse)
-def calls_page(_: ReadKey, store: StoreDep, prompt: Filter = None,
-               has_feedback: bool | None = None) -> HTMLResponse:
-    """Logged calls, newest first, with their feedback."""
-    calls = store.list_calls(prompt=prompt, has_feedback=has_feedback, limit=200)
+def calls_page(_: ReadKey, store: StoreDep, prompt: Filter = None, has_feedback: bool | None = None,
+               source: Filter = None, user_id: Filter = None, session_id: Filter = None,
+               tag: Filter = None) -> HTMLResponse:
+    """Logged calls, newest first, with their context, tokens, cost and feedback."""
+    filters = {k: v for k, v in (("prompt", prompt), ("source", source), ("user_id", user_id),
+                                 ("session_id", session_id), ("tag", tag)) if v is not None}
+    calls = store.list_calls(has_feedback=has_feedback, limit=200, **filters)
     feedback = store.feedback_for(c.id for c in calls)
-    return page("calls.html", title="Logged calls", calls=calls, feedback=feedback, prompt=prompt)
+    return page("calls.html", title="Logged calls", calls=calls, feedback=feedback, prompt=prompt, filters=filters)
 
 
 @router.get("/deployments", response_class=HTMLResponse)

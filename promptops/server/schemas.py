@@ -128,7 +128,21 @@ class RenderResponse(_Response):
     messages: list[Message]
 
 
-class CompleteRequest(_Request):
+Tag = Annotated[str, AfterValidator(_no_nul), Field(min_length=1, max_length=100)]
+ContextId = Annotated[str, AfterValidator(_no_nul), Field(min_length=1, max_length=200)]
+Metadata = Annotated[dict[str, Any], AfterValidator(_no_nul)]
+
+
+class CallContextFields(_Request):
+    """Context a call is logged with, filterable in GET /v1/calls."""
+
+    user_id: ContextId | None = None
+    session_id: ContextId | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class CompleteRequest(CallContextFields):
     variables: Variables = Field(default_factory=dict)
     label: str = Field("production", pattern=LABEL_PATTERN)
 
@@ -187,13 +201,64 @@ class CallPublic(_Response):
     completion_tokens: int | None = None
     cost_usd: float | None = None
     created_at: datetime
+    source: str | None = None
+    extra_messages: list[dict[str, Any]] = Field(default_factory=list)
+    user_id: str | None = None
+    session_id: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
     feedback: list[FeedbackPublic] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, row: Any) -> "CallPublic":
+        """From a ``CallLog`` row (its ``meta`` column is the API's ``metadata``; NULLs are empty)."""
+        fields = {name: getattr(row, name) for name in cls.model_fields if name not in ("metadata", "feedback")}
+        fields.update(extra_messages=row.extra_messages or [], tags=row.tags or [], metadata=row.meta or {})
+        return cls(**fields)
 
 
 class CallList(_Response):
     calls: list[CallPublic]
     limit: int
     offset: int
+
+
+Messages = Annotated[list[dict[str, Any]], AfterValidator(_no_nul), Field(max_length=1000)]
+
+
+class IngestCall(CallContextFields):
+    """A call an application made itself, reported to be logged (POST /v1/calls)."""
+
+    prompt: str = Field(pattern=NAME_PATTERN, description="the prompt it ran")
+    version: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[^\x00\s]+$",
+                                description="a version prefix or git ref (else the label's current version)")
+    label: str | None = Field(None, pattern=LABEL_PATTERN, description="default production when no version")
+    model: Text = Field(min_length=1, max_length=300)
+    variables: Variables = Field(default_factory=dict)
+    messages: Messages = Field(default_factory=list, description="every message sent, the rendered prompt first")
+    output: Text | None = Field(None, max_length=1_000_000)
+    error: Text | None = Field(None, max_length=100_000)
+    latency_ms: float | None = Field(None, ge=0)
+    prompt_tokens: int | None = Field(None, ge=0, le=2_000_000_000)
+    completion_tokens: int | None = Field(None, ge=0, le=2_000_000_000)
+    cost_usd: float | None = Field(None, ge=0)
+    created_at: datetime | None = Field(None, description="when the call was made (default: now)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "IngestCall":
+        if self.label is not None and self.version is not None:
+            raise ValueError("give label or version, not both")
+        if self.output is None and self.error is None:
+            raise ValueError("give the call's output, or its error")
+        return self
+
+
+class IngestBatch(_Request):
+    calls: list[IngestCall] = Field(min_length=1, max_length=1000)
+
+
+class IngestResult(_Response):
+    ids: list[str] = Field(description="the logged calls' ids, in the order sent (for feedback)")
 
 
 # --- evals ---

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
-from ..deploy import deployed_prompt
+from ..deploy import default_model, deployed_prompt
 from ..errors import NotFoundError, PromptopsError
 from ..history import History
 from ..prompts import Prompt, load_prompt
@@ -109,7 +109,7 @@ class PromptCache:
         with self._git_lock:
             resolved = self.history().resolve(f"{name}@{version}")
         prompt = resolved.prompt
-        return Served(prompt=prompt, name=name, label=None, model=prompt.model or self.config.default_model,
+        return Served(prompt=prompt, name=name, label=None, model=default_model(self.config, prompt),
                       commit=resolved.commit, deployment_id=None)
 
     def history(self) -> Any:

@@ -177,7 +177,8 @@ def new_call_id() -> str:
 
 
 class CallLog(SQLModel, table=True):
-    """A prompt served and run in production (``/run``), with what it cost."""
+    """A prompt run in production, with what it cost: served by the server (``complete``, the
+    OpenAI-compatible gateway) or reported by the application that made it (``POST /v1/calls``)."""
 
     __tablename__ = "call_logs"
 
@@ -195,6 +196,13 @@ class CallLog(SQLModel, table=True):
     completion_tokens: int | None = None
     cost_usd: float | None = None
     created_at: datetime = _time(index=True)
+    # 0002: where the call came from and its context
+    source: str | None = None  # served (complete), gateway (/v1/chat/completions), passthrough, ingested
+    extra_messages: list[dict[str, Any]] | None = Field(default=None, sa_type=_json(True))  # after the prompt's
+    user_id: str | None = Field(default=None, index=True)
+    session_id: str | None = Field(default=None, index=True)
+    tags: list[str] | None = Field(default=None, sa_type=_json(True))
+    meta: dict[str, Any] | None = Field(default=None, sa_type=_json(True))  # "metadata" in the API
 
 
 class Feedback(SQLModel, table=True):

@@ -222,18 +222,36 @@ class Store:
             session.add(row)
         return row
 
+    def log_calls(self, rows: list[dict[str, Any]]) -> list[CallLog]:
+        """Record several calls in one transaction (all or none)."""
+        made = [CallLog(**fields) for fields in rows]
+        if made:
+            table = CallLog.__table__  # type: ignore[attr-defined]
+            with self._write.begin() as conn:
+                conn.execute(table.insert(), [{c.key: getattr(r, c.key) for c in table.columns} for r in made])
+        return made
+
     def list_calls(self, *, prompt: str | None = None, version: str | None = None, model: str | None = None,
                    has_feedback: bool | None = None, since: datetime | None = None,
-                   until: datetime | None = None, limit: int = 100, offset: int = 0) -> list[CallLog]:
-        """Logged calls, newest first, filtered; ``until`` is exclusive."""
+                   until: datetime | None = None, env: str | None = None, source: str | None = None,
+                   user_id: str | None = None, session_id: str | None = None, tag: str | None = None,
+                   metadata: dict[str, str] | None = None, limit: int = 100, offset: int = 0) -> list[CallLog]:
+        """Logged calls, newest first, filtered; ``until`` is exclusive; ``tag``: one of the call's
+        tags; ``metadata``: every key has this (text) value in the call's metadata."""
         query = select(CallLog)
-        for column, value in ((CallLog.prompt, prompt), (CallLog.version, version), (CallLog.model, model)):
+        for column, value in ((CallLog.prompt, prompt), (CallLog.version, version), (CallLog.model, model),
+                              (CallLog.env, env), (CallLog.source, source), (CallLog.user_id, user_id),
+                              (CallLog.session_id, session_id)):
             if value is not None:
                 query = query.where(column == value)
         if since is not None:
             query = query.where(CallLog.created_at >= since)
         if until is not None:
             query = query.where(CallLog.created_at < until)
+        if tag is not None:
+            query = query.where(_json_text_contains(CallLog.tags, tag))
+        for key, value in (metadata or {}).items():
+            query = query.where(CallLog.meta[key].as_string() == value)  # type: ignore[index]
         if has_feedback is not None:
             exists = select(Feedback.id).where(Feedback.call_id == CallLog.id).exists()
             query = query.where(exists if has_feedback else ~exists)

@@ -20,6 +20,8 @@ What it does:
   first N calls of each distinct request with ``fail_status`` (for retry tests).
 - ``api_key``: when set, requests without ``Authorization: Bearer <key>`` get 401.
 - ``known_models``: when set, other models get 404 ``model_not_found``.
+- Tools: a request whose ``tool_choice`` names a function (or is ``"required"``: its first tool)
+  gets a call of it, ``{"input": <the answer>}`` as arguments. ``last_request``: the latest body.
 - Counts: ``stats()`` / ``GET /stats`` (total, by model, by last user message, by status);
   ``reset()`` / ``POST /reset``.
 
@@ -156,6 +158,7 @@ class FakeOpenAI:
         self._seen: dict[bytes, int] = {}
         self._open: dict[str, int] = {}   # chat requests not yet answered, per model ("" = all)
         self._peak: dict[str, int] = {}
+        self.last_request: dict[str, Any] | None = None
 
     def stats(self) -> dict[str, Any]:
         """Counts of chat requests since start or the last reset."""
@@ -249,6 +252,7 @@ class FakeOpenAI:
         except (ValueError, KeyError, TypeError):
             return self._fail(400, "body must be JSON with 'model' (string) and 'messages' (list)")
         last = _last_user(messages)
+        self.last_request = req
         self._total += 1
         self._by_model[model] = self._by_model.get(model, 0) + 1
         self._by_content[last] = self._by_content.get(last, 0) + 1
@@ -296,6 +300,10 @@ class FakeOpenAI:
         if req.get("stream"):
             return 200, self._sse(cid, created, model, text, finish, usage, req, tool_calls), "text/event-stream", delay
         msg: dict[str, Any] = {"role": "assistant", "content": text}
+        if not tool_calls and (tool := self._tool_choice(req)):  # a forced tool_choice gets a call of it
+            tool_calls = [{"id": f"call_fake{self._seq}", "type": "function",
+                           "function": {"name": tool, "arguments": json.dumps({"input": text})}}]
+            msg["content"], finish = None, "tool_calls"
         if tool_calls:
             msg["tool_calls"] = tool_calls
         payload = {"id": cid, "object": "chat.completion", "created": created, "model": model,
@@ -304,6 +312,15 @@ class FakeOpenAI:
                                 "logprobs": None, "finish_reason": finish}],
                    "usage": usage}
         return 200, json.dumps(payload).encode(), "application/json", delay
+
+    @staticmethod
+    def _tool_choice(req: dict) -> str | None:
+        tools, choice = req.get("tools") or [], req.get("tool_choice")
+        if isinstance(choice, dict):
+            return (choice.get("function") or {}).get("name")
+        if choice == "required" and tools and isinstance(tools[0], dict):
+            return (tools[0].get("function") or {}).get("name")
+        return None
 
     @staticmethod
     def _sse(cid: str, created: int, model: str, text: str | None, finish: str, usage: dict, req: dict,

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from ..._util.secrets import redact, secrets_of
 from ...errors import PromptopsError
-from ...providers import ProviderError, complete, setup_litellm
 from ..auth import SECURED, WRITE_SECURED, ReadKey, WriteKey, authorize
 from ..schemas import (
     LABEL_PATTERN,
@@ -25,15 +21,13 @@ from ..schemas import (
     RenderRequest,
     RenderResponse,
 )
+from ..calling import CallContext, run_and_log
 from ..serving import PromptCache, Served
 from . import PromptsDep, StoreDep, errors
 
 router = APIRouter(prefix="/v1/prompts", tags=["prompts"])
 NamePath = Annotated[str, Path(max_length=128, description="the prompt's name (its file name without .prompt)")]
 VERSION_PATTERN = r"^[^\x00\s]+$"
-
-
-_providers_ready = False
 
 
 class InvalidRequest(PromptopsError):
@@ -44,12 +38,6 @@ class InvalidRequest(PromptopsError):
     def __init__(self, message: str, *, field: str):
         super().__init__(message, where=field, hint="see /docs for the request schema")
         self.extra = {"field": field}
-
-
-class ModelCallError(PromptopsError):
-    """The deployed model failed (the call is logged with its error)."""
-
-    http_status = 502
 
 
 @router.get("", openapi_extra=SECURED, response_model=PromptList, responses=errors(401, 403))
@@ -150,35 +138,14 @@ async def complete_prompt(name: NamePath, body: CompleteRequest, _: WriteKey, pr
 
     served = await _serve(prompts, name, body.label, None)
     messages = served.prompt.render(body.variables)
-    global _providers_ready
-    if not _providers_ready:  # importing litellm takes seconds: not on the event loop, not in the timeout
-        await run_in_threadpool(setup_litellm)
-        _providers_ready = True
     config = prompts.config
     model = served.model or config.default_model
-    timeout = config.model_options(model).timeout or config.timeout
-    logged: dict[str, Any] = {"prompt": served.name, "version": served.version, "model": model,
-                              "env": served.label, "variables": body.variables, "messages": messages}
-    start = time.perf_counter()
-    try:
-        done = await asyncio.wait_for(complete(model, messages, served.params, config=config), timeout)
-    except (ProviderError, PromptopsError, asyncio.TimeoutError) as exc:
-        if isinstance(exc, asyncio.TimeoutError):
-            cause = f"timeout: no answer within {timeout:g} s"
-        else:
-            cause = str(exc)
-        cause = redact(cause, secrets_of(config))
-        row = await run_in_threadpool(lambda: store.log_call(
-            **logged, error=cause, latency_ms=(time.perf_counter() - start) * 1000.0))
-        error = ModelCallError(f"model {model} failed: {cause}", where=f"{served.name}@{served.label}",
-                               hint="the call is logged with its error; try again or check the model")
-        error.extra = {"call_id": row.id}  # type: ignore[attr-defined]
-        raise error from None
-    row = await run_in_threadpool(lambda: store.log_call(
-        **logged, output=done.text, latency_ms=done.latency_ms, prompt_tokens=done.prompt_tokens,
-        completion_tokens=done.completion_tokens, cost_usd=done.cost_usd))
-    return CompleteResponse(call_id=row.id, output=done.text, name=served.name, version=served.version,
-                            label=served.label or "", model=model, latency_ms=done.latency_ms,
-                            prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens,
-                            cost_usd=done.cost_usd)
-
+    context = CallContext(source="served", user_id=body.user_id, session_id=body.session_id, tags=body.tags,
+                          metadata=body.metadata)
+    row, done = await run_and_log(config, store, prompt=served.name, version=served.version, env=served.label,
+                                  model=model, messages=messages, params=served.params, variables=body.variables,
+                                  context=context, where=f"{served.name}@{served.label}")
+    return CompleteResponse(call_id=row.id, output=done["text"], name=served.name, version=served.version,
+                            label=served.label or "", model=model, latency_ms=done["latency_ms"],
+                            prompt_tokens=done["prompt_tokens"], completion_tokens=done["completion_tokens"],
+                            cost_usd=done["cost_usd"])
