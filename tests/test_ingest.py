@@ -18,11 +18,10 @@ from promptops.errors import NotFoundError, RenderError
 from promptops.escalate.export import export
 from promptops.server import create_app
 from promptops.server.testing import running
-from promptops.store import db
 from promptops.testing.fake_openai import FakeOpenAI
 
 from .helpers import capital_rules
-from .test_server import PG_URL, build_project, postgres_schema_url
+from .test_server import project_on_each_store
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +32,7 @@ def fake():
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def project(request, tmp_path_factory, fake):
-    if request.param == "postgres":
-        if not PG_URL:
-            pytest.skip("set PROMPTOPS_TEST_POSTGRES_URL to run the PostgreSQL tests")
-        url, drop = postgres_schema_url()
-        yield build_project(tmp_path_factory.mktemp("pg"), fake.base_url, url)
-        drop()
-        return
-    yield build_project(tmp_path_factory.mktemp("sqlite"), fake.base_url)
-    db.dispose_engines()
+    yield from project_on_each_store(request, tmp_path_factory, fake)
 
 
 @pytest.fixture(scope="module")

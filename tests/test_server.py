@@ -62,6 +62,20 @@ def build_project(root: Path, base_url: str, database_url: str | None = None) ->
     return Project(root=root, config=config, store=store, v1=v1, v2=v2, **keys)
 
 
+def project_on_each_store(request, tmp_path_factory, fake):
+    """The body of a module's ``project`` fixture parametrized over sqlite and postgres: the demo
+    project on the fake server, on a fresh SQLite file or a PostgreSQL schema of its own."""
+    if request.param == "postgres":
+        if not PG_URL:
+            pytest.skip("set PROMPTOPS_TEST_POSTGRES_URL to run the PostgreSQL tests")
+        url, drop = postgres_schema_url()
+        yield build_project(tmp_path_factory.mktemp("pg"), fake.base_url, url)
+        drop()
+        return
+    yield build_project(tmp_path_factory.mktemp("sqlite"), fake.base_url)
+    db.dispose_engines()
+
+
 def postgres_schema_url() -> tuple[str, object]:
     import sqlalchemy as sa
 
@@ -88,15 +102,7 @@ def fake():
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def project(request, tmp_path_factory, fake) -> Project:
-    if request.param == "postgres":
-        if not PG_URL:
-            pytest.skip("set PROMPTOPS_TEST_POSTGRES_URL to run the PostgreSQL tests")
-        url, drop = postgres_schema_url()
-        yield build_project(tmp_path_factory.mktemp("pg"), fake.base_url, url)
-        drop()
-        return
-    yield build_project(tmp_path_factory.mktemp("sqlite"), fake.base_url)
-    db.dispose_engines()
+    yield from project_on_each_store(request, tmp_path_factory, fake)
 
 
 @pytest.fixture(scope="module")
