@@ -133,3 +133,20 @@ def test_help_and_version_import_no_library_code():
             "print(','.join(loaded))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out.splitlines()[-1] == "promptops.errors"
+
+
+def test_a_gguf_conversion_bar_stays_off_the_cli_output():
+    """transformers de-quantizes a GGUF file under a bare ``tqdm.auto`` bar (its own progress switch
+    does not reach it); the CLI switches tqdm off before any library imports it."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import promptops.cli.session\n"
+            "from tqdm.auto import tqdm\n"
+            "bar = tqdm(range(3), desc='Converting and de-quantizing GGUF tensors...')\n"
+            "list(bar); print(bar.disable)")
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert run.stdout.strip() == "True"
+    assert "de-quantizing" not in run.stderr

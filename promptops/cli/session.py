@@ -15,6 +15,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # model-loading bars drown the output
+# transformers converts a GGUF file under a bare tqdm bar that its own progress switch does not reach
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 STATE: dict[str, Any] = {"root": None}
 _AT_END: list[Callable[[], None]] = []
