@@ -311,3 +311,36 @@ def test_retry_after_forms():
     later = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 25 < retry_after_of(Exc({"retry-after": later})) <= 30
     assert retry_after_of(Exc({})) is None and retry_after_of(ValueError("x")) is None
+
+
+async def test_local_calls_queued_past_the_call_timeout_are_answered_not_retried():
+    """The runner's per-call timeout does not expire calls waiting in the local batching queue."""
+    import time
+
+    from promptops.eval.calls import call_with_retries
+    from promptops.providers import local
+
+    class Slow:
+        batches = 0
+
+        def generate(self, model, batch, settings):
+            Slow.batches += 1
+            time.sleep(0.2)
+            return [GenResult(m[-1]["content"], 1, 1) for m in batch]
+
+    class Job:
+        def __init__(self, i):
+            self.model, self.params = "local/tiny", {"max_tokens": 2}
+            self.messages = [{"role": "user", "content": f"q{i}"}]
+
+    local.set_backend(Slow())
+    try:
+        cfg = Config(timeout=0.3, max_retries=0)
+        batcher = local.batcher_for("tiny")
+        batcher.max_batch = 2  # 8 calls: 4 batches of 0.2 s, the last waits ~0.6 s in the queue
+        got = await asyncio.gather(*[call_with_retries(cfg, Job(i), []) for i in range(8)])
+    finally:
+        local.set_backend(None)
+    assert [err for _, err in got] == [None] * 8
+    assert [r["text"] for r, _ in got] == [f"q{i}" for i in range(8)]
+    assert Slow.batches == 4

@@ -46,13 +46,17 @@ def share(total: int, n: int, wid: int) -> int:
 async def call_with_retries(config: Config, job: CallSpec, secrets: list[str]) -> tuple[dict | None, str | None]:
     opts = config.model_options(job.model)
     timeout = opts.timeout or config.timeout
+    queued = spec_for(job.model).queues
     retries = config.max_retries if opts.max_retries is None else opts.max_retries
     backoff = config.retry_backoff
     attempt = 0
     while True:
         asked: float | None = None  # the provider's Retry-After, when it sent one
         try:
-            done = await asyncio.wait_for(complete(job.model, job.messages, job.params, config=config), timeout)
+            call = complete(job.model, job.messages, job.params, config=config)
+            # A queueing provider (local batching) times the generation, not the wait in its queue:
+            # under load a wait_for here expired queued calls, whose retries queued again behind.
+            done = await (call if queued else asyncio.wait_for(call, timeout))
             response = {"text": done.text, "prompt_tokens": done.prompt_tokens,
                         "completion_tokens": done.completion_tokens, "cost_usd": done.cost_usd,
                         "latency_ms": done.latency_ms, "finish_reason": done.finish_reason}

@@ -42,6 +42,7 @@ class _Pending:
     settings: GenSettings
     stop: tuple[str, ...]
     future: asyncio.Future = field(repr=False)
+    started: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # its batch began
 
 
 class Batcher:
@@ -59,13 +60,25 @@ class Batcher:
         self.batch_sizes: deque[int] = deque(maxlen=1000)
         self._task: asyncio.Task | None = None
 
-    async def submit(self, messages: list[dict], settings: GenSettings, stop: tuple[str, ...] = ()) -> GenResult:
+    async def submit(self, messages: list[dict], settings: GenSettings, stop: tuple[str, ...] = (),
+                     timeout: float | None = None) -> GenResult:
+        """The answer to one request. It waits its turn in the queue however long that takes;
+        ``timeout`` (seconds) bounds only the generation of the batch that holds it, from the
+        moment that batch starts (:class:`asyncio.TimeoutError` after it)."""
         loop = asyncio.get_running_loop()
         item = _Pending(messages, settings, stop, loop.create_future())
         self.queue.append(item)
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._work())
-        result: GenResult = await item.future
+        try:
+            if timeout:
+                await item.started.wait()
+                result: GenResult = await asyncio.wait_for(asyncio.shield(item.future), timeout)
+            else:
+                result = await item.future
+        except BaseException:
+            item.future.cancel()  # a caller that gave up is skipped when its batch is formed
+            raise
         return _apply_stop(result, stop)
 
     async def _work(self) -> None:
@@ -81,6 +94,8 @@ class Batcher:
                 for i in range(0, len(items), self.max_batch):
                     chunk = items[i:i + self.max_batch]
                     self.batch_sizes.append(len(chunk))
+                    for p in chunk:
+                        p.started.set()
                     try:
                         results = await asyncio.to_thread(self.run, [p.messages for p in chunk], settings)
                         if len(results) != len(chunk):

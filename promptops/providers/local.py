@@ -118,6 +118,14 @@ def batcher_for(model: str) -> Batcher:
     return batcher
 
 
+def _seconds(timeout: Any) -> float | None:
+    """litellm hands the call's timeout as a number or an httpx.Timeout-like object (or None)."""
+    if timeout is None or isinstance(timeout, (int, float)):
+        return float(timeout) if timeout else None
+    read = getattr(timeout, "read", None)
+    return float(read) if read else None
+
+
 class LocalHandler(CustomLLM):
     """litellm custom provider ``local``: ``litellm.acompletion(model="local/<name>")``."""
 
@@ -129,7 +137,10 @@ class LocalHandler(CustomLLM):
         settings, stop = settings_from_params(optional_params or {})
         start = time.perf_counter()
         try:
-            result = await batcher_for(model).submit(list(messages), settings, stop)
+            result = await batcher_for(model).submit(list(messages), settings, stop, timeout=_seconds(timeout))
+        except asyncio.TimeoutError:
+            raise litellm.Timeout(message=f"generation took over {_seconds(timeout):g} s", model=model,
+                                  llm_provider=LOCAL.name) from None
         except ModelError as exc:
             raise litellm.NotFoundError(message=exc.one_line(), model=model, llm_provider=LOCAL.name) from None
         model_response.choices[0].message.content = result.text  # type: ignore[union-attr]

@@ -26,6 +26,8 @@ class ProviderSpec:
     ``priced``: litellm may know a price per token; when False the call costs nothing (0.0).
     ``default_concurrency``: the per-model limit when promptops.yaml sets none (None: the run's).
     ``adapters``: names may carry ``+<adapter>`` after the base.
+    ``queues``: calls wait in the provider's own queue (local batching) before they run; the
+    per-call timeout is the provider's to apply to the running part, never to the wait.
     """
 
     name: str
@@ -36,6 +38,7 @@ class ProviderSpec:
     adapters: bool
 
     exact: bool = False  # the name is the prefix itself (``echo``), not a prefix of names
+    queues: bool = False
 
     def matches(self, model: str) -> bool:
         return model == self.prefix if self.exact else model.startswith(self.prefix)
@@ -54,7 +57,7 @@ class ProviderSpec:
 
 
 LOCAL = ProviderSpec("local", "local/", in_process=True, priced=False,
-                     default_concurrency=LOCAL_CONCURRENCY, adapters=True)
+                     default_concurrency=LOCAL_CONCURRENCY, adapters=True, queues=True)
 LITELLM = ProviderSpec("litellm", "", in_process=False, priced=True, default_concurrency=None, adapters=False)
 ECHO = ProviderSpec("echo", "echo", in_process=True, priced=False, default_concurrency=None, adapters=False,
                     exact=True)
