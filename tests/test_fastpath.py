@@ -336,3 +336,39 @@ def test_plans_that_are_not_pass_throughs_are_not_stored(tmp_path, fake, monkeyp
     config = Config(models={"m": opts}, timeout=5, root=tmp_path)
     asyncio.run(complete("m", MSG, config=config))
     assert not (tmp_path / ".promptops" / "plans.json").exists()
+
+
+def test_workers_of_an_eval_whose_plans_are_on_disk_never_import_litellm(tmp_path, fake):
+    """The forkserver preloads litellm only when a call needs it: with every plan on disk, an eval
+    spread over worker processes imports litellm in no process (its import is seconds of CPU)."""
+    import json
+
+    import yaml
+
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "prompts" / "w.prompt").write_text(
+        "---\nname: w\nmodels: [m]\nparams: {temperature: 0, max_tokens: 16}\ninput: {q: string}\n"
+        "suite: datasets/w.jsonl\nassert:\n  - type: contains\n    value: Paris\n---\nuser:\n{{ q }}\n")
+    with open(tmp_path / "datasets" / "w.jsonl", "w") as f:
+        for i in range(240):
+            f.write(json.dumps({"id": f"c{i}", "vars": {"q": f"capital of France? {i}"}}) + "\n")
+    (tmp_path / "promptops.yaml").write_text(yaml.safe_dump({"models": {"m": {
+        "model": "openai/gpt-4o-mini", "api_base": fake.base_url, "api_key_env": "PARITY_KEY"}}, "workers": 2}))
+    cli = [sys.executable, "-m", "promptops.cli.main", "eval", "w", "-q", "--no-cache", "--json"]
+    env = {**os.environ, "PROMPTOPS_WORKERS": "2", "PARITY_KEY": KEY}
+    first = subprocess.run(cli + ["one.json"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (tmp_path / ".promptops" / "plans.json").exists()
+    poison = tmp_path / "poison" / "litellm"
+    poison.mkdir(parents=True)
+    marker = tmp_path / "imported"
+    (poison / "__init__.py").write_text(
+        f"import os\nopen({str(marker)!r}, 'a').write(str(os.getpid()) + '\\n')\nraise ImportError('poisoned')\n")
+    path = os.pathsep.join([str(tmp_path / "poison"), os.environ.get("PYTHONPATH", "")])
+    second = subprocess.run(cli + ["two.json"], cwd=tmp_path, capture_output=True, text=True,
+                            env={**env, "PYTHONPATH": path})
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert not marker.exists(), f"litellm imported by processes {marker.read_text().split()}"
+    result = json.loads((tmp_path / "two.json").read_text())["results"][0]
+    assert (result["total"], result["passed"], result["errors"]) == (240, 240, 0)

@@ -206,7 +206,9 @@ async def _run_calls(config, jobs, concurrency, secrets, writer, progress, new_r
         start = time.perf_counter()
         await _run_here(config, jobs, concurrency, secrets, finish)
         return time.perf_counter() - start
-    dispatcher = Dispatcher(config, remote, concurrency, n, secrets, finish)
+    # with every plan on disk the workers (and their forkserver) never import litellm either
+    dispatcher = Dispatcher(config, remote, concurrency, n, secrets, finish,
+                            litellm_needed=needs_litellm(config, remote))
     await asyncio.gather(_run_here(config, local, concurrency, secrets, finish), dispatcher.run())
     return dispatcher.calls_s()
 

@@ -6,7 +6,8 @@ is. For a large eval the runner starts one worker process per core; the workers 
 call, each with its own event loop, and the main process only grades, caches and writes, so it never
 imports litellm at all. Where the platform has it, workers are forked from a ``forkserver`` that has
 imported and configured litellm once: the import is paid once, not per worker, and the workers share
-its memory. Local models (``local/…``) always stay in the main process, where the model is loaded once.
+its memory. When every call of the eval has its compiled plan on disk (:mod:`promptops.providers.plancache`)
+the forkserver preloads only that send path and no process imports litellm. Local models (``local/…``) always stay in the main process, where the model is loaded once.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from ..providers import setup_litellm
 from .calls import call_with_retries, share
 
 MIN_CALLS_PER_WORKER = 100  # fewer calls than this per worker: one process is as fast and simpler
-PRELOAD = "promptops.providers.preload"
+PRELOAD = "promptops.providers.preload"  # litellm imported and configured
+PRELOAD_PLANS = "promptops.providers.preload_plans"  # only the plans-on-disk path: no litellm
 
 
 @dataclass
@@ -53,14 +55,16 @@ def worker_count(config, remote_calls: int) -> int:
     return n if n >= 2 and remote_calls > 0 else 0
 
 
-def _context():
+def _context(litellm_needed: bool = True):
     """On Linux, a forkserver context with litellm (and the main module) preloaded; elsewhere spawn.
 
     macOS lists forkserver too, but forking a process that has imported litellm (its HTTP clients
     ask the system for proxy settings) is not fork-safe there, which is why Python spawns by default."""
     if sys.platform.startswith("linux") and "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["__main__", PRELOAD])  # children skip re-importing the CLI
+        # children skip re-importing the CLI; the preload only applies to a forkserver not yet started
+        # (a later eval of this process that needs litellm imports it in each worker on first use)
+        ctx.set_forkserver_preload(["__main__", PRELOAD if litellm_needed else PRELOAD_PLANS])
         return ctx
     return mp.get_context("spawn")
 
@@ -80,7 +84,7 @@ def _watch_main(lifeline) -> None:
 
 
 def _worker_main(wid: int, config, tasks, conn, lifeline, n: int, limit: int, secrets: list[str],
-                 environ: dict[str, str], cwd: str) -> None:
+                 environ: dict[str, str], cwd: str, litellm_needed: bool = True) -> None:
     """A worker process: watch the main process (:func:`_watch_main`), take this eval's
     environment, say ready, run whatever calls arrive, send answers back in small batches on its
     own pipe. Every call it takes gets an answer: an unexpected exception becomes an error result,
@@ -92,7 +96,8 @@ def _worker_main(wid: int, config, tasks, conn, lifeline, n: int, limit: int, se
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.chdir(cwd)
 
-    setup_litellm(config)
+    if litellm_needed:  # else every call has its plan on disk; a miss imports litellm then
+        setup_litellm(config)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -161,8 +166,9 @@ class Dispatcher:
     to it)."""
 
     def __init__(self, config, jobs: list, limit: int, n: int, secrets: list[str],
-                 finish: Callable[[Any, Any, Any], Any]):
+                 finish: Callable[[Any, Any, Any], Any], *, litellm_needed: bool = True):
         self.config, self.limit, self.n, self.secrets = config, limit, n, secrets
+        self.litellm_needed = litellm_needed
         self.finish = finish
         self.jobs = dict(enumerate(jobs))
         self.todo: dict[str, collections.deque] = {}          # model -> indices not handed out yet
@@ -259,14 +265,14 @@ class Dispatcher:
     async def run(self) -> None:
         if not self.total:
             return
-        ctx = _context()
+        ctx = _context(self.litellm_needed)
         self.task_queues = {w: ctx.Queue() for w in range(self.n)}
         pipes = [ctx.Pipe(duplex=False) for _ in range(self.n)]
         lifelines = [ctx.Pipe(duplex=False) for _ in range(self.n)]  # (worker's end, ours): see _watch_main
         environ, cwd = dict(os.environ), os.getcwd()
         procs = [ctx.Process(target=_worker_main, daemon=True,
                              args=(w, self.config, self.task_queues[w], pipes[w][1], lifelines[w][0], self.n,
-                                   self.limit, self.secrets, environ, cwd))
+                                   self.limit, self.secrets, environ, cwd, self.litellm_needed))
                  for w in range(self.n)]
         for p, (_, send_end), (life_end, _) in zip(procs, pipes, lifelines):
             p.start()
