@@ -176,14 +176,16 @@ async def _run_eval(config: Config, targets: list[EvalTarget], store: EvalStore,
     for target, run_id, target_models in runs:
         prompt = target.prompt
         all_results = done_results[run_id] + new_results.get(run_id, [])
-        pe = PromptEval(prompt=prompt.name, version=prompt.version, run_id=run_id, ref=target.ref)
+        pe = PromptEval(prompt=prompt.name, version=prompt.version, run_id=run_id, ref=target.ref,
+                        suite_size=target.suite_size)
         for model in target_models:
             mine = sorted((r for r in all_results if r.model == model), key=lambda r: (r.case_id, r.repeat_index))
             summary = summarize(mine, prompt=prompt.name, version=prompt.version, model=model,
                                 duration_s=report.duration_s, labels=prompt.labels or None, repeat=repeat)
             summary.run_id, summary.ref = run_id, target.ref
             pe.summaries.append(summary)
-        store.finish_run(run_id=run_id, status="finished",
+        # a selection of the suite is never the version's score: readers of scores take "finished" only
+        store.finish_run(run_id=run_id, status="finished" if target.suite_size is None else "partial",
                          summary={s.model: s.metrics() for s in pe.summaries})
         report.evals.append(pe)
     return report
