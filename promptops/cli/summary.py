@@ -29,7 +29,7 @@ def print_summary(report) -> None:
     columns = ["prompt@version", "model", "acc", "95% CI", "pass/fail/err", "p50 ms", "cost", ""]
     if not any(r[-1] for r in rows):
         columns, rows = columns[:-1], [r[:-1] for r in rows]
-    _table(columns, rows, numeric=set(columns[2:]))
+    _table(columns, rows, numeric=set(columns[2:7]))
     note = f"{report.calls} calls, {report.cached} cached, {report.duration_s:.1f} s"
     if report.calls_s:
         note += f" ({report.calls_s:.1f} s of calls after start-up)"
@@ -52,7 +52,7 @@ def _table(columns: list[str], rows: list[list[Any]], numeric: set[str]) -> None
         if c in numeric:
             t.add_column(c, no_wrap=True, justify="right")
         else:
-            t.add_column(c, overflow="fold", min_width=min(len(c), 12))
+            t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     common.console().print(t)
@@ -61,6 +61,7 @@ def _table(columns: list[str], rows: list[list[Any]], numeric: set[str]) -> None
 def print_details(report) -> None:
     """The failing cases of every prompt × model, then every error grouped by its cause."""
     out = common.console()
+    cell = max(40, min(CELL, out.width - 13))  # one line each at the console's width
     errors: dict[str, list[str]] = {}
     for s in report.summaries:
         failing = [r for r in s.results if r.error is None and not r.passed]
@@ -73,9 +74,9 @@ def print_details(report) -> None:
         for r in failing[:MAX_FAILURES]:
             case = r.case_id + (f" #{r.repeat_index}" if s.repeat > 1 else "")
             out.print(f"  {case}", markup=False, style="bold")
-            out.print(f"    input:  {clip(_inline(r.vars))}", markup=False)
-            out.print(f"    output: {clip(_inline(r.output))}", markup=False)
-            out.print(f"    reason: {clip(r.reason or '(no reason given)')}", markup=False)
+            out.print(f"    input:  {clip(_inline(r.vars), cell)}", markup=False)
+            out.print(f"    output: {clip(_inline(r.output), cell)}", markup=False)
+            out.print(f"    reason: {clip(r.reason or '(no reason given)', cell)}", markup=False)
         if len(failing) > MAX_FAILURES:
             out.print(f"  … and {len(failing) - MAX_FAILURES} more (--json/--markdown/--html list them all)",
                       markup=False)
@@ -84,7 +85,7 @@ def print_details(report) -> None:
         out.print(f"\nerrors ({total}), by cause:", markup=False, style="bold")
         for cause, where in sorted(errors.items(), key=lambda kv: -len(kv[1])):
             more = f", … {len(where) - 3} more" if len(where) > 3 else ""
-            out.print(f"  {len(where)} × {clip(cause)}", markup=False)
+            out.print(f"  {len(where)} × {clip(cause, cell)}", markup=False)
             out.print(f"      {', '.join(where[:3])}{more}", markup=False)
 
 

@@ -70,7 +70,7 @@ class Selection:
         """The selected cases, in suite order. ``failing_ids``: required with ``failing``."""
         kept = list(cases)
         if self.filter is not None:
-            kept = [c for c in kept if self._regex.search(_searchable(c))]
+            kept = [c for c in kept if any(self._regex.search(f) for f in _fields(c))]
         if self.tags:
             wanted = set(self.tags)
             kept = [c for c in kept if wanted & case_tags(c)]
@@ -93,9 +93,13 @@ def case_tags(case: Case) -> set[str]:
     return tags
 
 
-def _searchable(case: Case) -> str:
-    vars_text = json.dumps(case.vars, ensure_ascii=False, sort_keys=True, default=str)
-    return "\n".join((case.id, case.description or "", vars_text))
+def _fields(case: Case) -> list[str]:
+    """What ``--filter`` searches, each on its own (so ``^`` and ``$`` anchor to one field): the id,
+    the description, every variable's value (text as it is, else JSON) and all the vars as JSON."""
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+    return [case.id, case.description or "", *(text(v) for v in case.vars.values()), text(case.vars)]
 
 
 def failing_case_ids(store: Any, prompt: str, hash: str, models: list[str]) -> set[str]:
