@@ -15,7 +15,9 @@ variable                           key                       meaning
 ``PROMPTOPS_LITELLM_DIRECT``       ``litellm_direct``        compiled litellm plans (0: acompletion)
 =================================  ========================  =====================================
 
-An empty variable counts as unset; a value that does not parse, or breaks the key's bounds, is a
+A ``.env`` file in the project root is read too (``KEY=value`` lines; variables already set in the
+environment win): its ``PROMPTOPS_*`` lines are settings like these, its other lines (provider keys)
+are set in the process environment where unset. An empty variable counts as unset; a value that does not parse, or breaks the key's bounds, is a
 :class:`~promptops.errors.ConfigError` naming the variable. ``PROMPTOPS_ROOT`` picks the project
 root (see :func:`find_root`); without it the root is the nearest folder at or above the working
 directory that holds ``promptops.yaml`` (or, failing that, a ``prompts/`` folder).
@@ -35,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from ._util import schema, yamlsafe
+from ._util import dotenv, schema, yamlsafe
 from .errors import ConfigError
 
 CONFIG_FILE = "promptops.yaml"
@@ -238,7 +240,27 @@ def load_config(root: Path | None = None) -> Config:
     except ValueError as exc:
         raise ConfigError(str(exc), where=str(path),
                           hint="see the promptops.yaml reference in the README") from None
-    for key, value in _env_overrides(os.environ).items():
+    for key, value in _env_overrides(_with_dotenv(root)).items():
         setattr(config, key, value)
     config.root = root
     return config
+
+
+def _with_dotenv(root: Path) -> typing.Mapping[str, str]:
+    """The environment with ``root/.env`` under it (:mod:`promptops._util.dotenv`): its
+    ``PROMPTOPS_*`` settings feed :data:`ENV_SETTINGS` here; its other variables (provider keys)
+    are put into ``os.environ`` where they are not set, for the providers to read."""
+    path = root / dotenv.FILE
+    try:
+        values = dotenv.read(root)
+    except dotenv.DotenvError as exc:
+        raise ConfigError(exc.problem, where=f"{path}:{exc.line}", hint="write KEY=value lines") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", where=str(path)) from None
+    if "PROMPTOPS_ROOT" in values:
+        raise ConfigError("PROMPTOPS_ROOT cannot be set in .env (the root decides which .env is read)",
+                          where=str(path), hint="export it in the shell instead")
+    for name, value in values.items():
+        if not name.startswith("PROMPTOPS_"):
+            os.environ.setdefault(name, value)
+    return dotenv.merged(values)
