@@ -47,6 +47,32 @@ CONFIG_FILE = "promptops.yaml"
 
 
 @dataclass
+class ModelPrice:
+    """A model's price in USD, for models litellm does not price (it wins over litellm's when set):
+    input and output, each per token or per million tokens."""
+
+    input_per_token: float | None = field(default=None, metadata={"ge": 0})
+    output_per_token: float | None = field(default=None, metadata={"ge": 0})
+    input_per_million: float | None = field(default=None, metadata={"ge": 0})
+    output_per_million: float | None = field(default=None, metadata={"ge": 0})
+
+    def __post_init__(self) -> None:
+        for side in ("input", "output"):
+            given = [getattr(self, f"{side}_per_{unit}") is not None for unit in ("token", "million")]
+            if sum(given) != 1:
+                raise ValueError(f"price: give {side}_per_token or {side}_per_million" + (", not both" if all(given)
+                                                                                          else ""))
+
+    def per_token(self) -> tuple[float, float]:
+        """(input, output) USD per token."""
+        def one(side: str) -> float:
+            per_token = getattr(self, f"{side}_per_token")
+            return per_token if per_token is not None else getattr(self, f"{side}_per_million") / 1e6
+
+        return one("input"), one("output")
+
+
+@dataclass
 class ModelOptions:
     """Per-model settings. The key in ``models:`` is the name users write; ``model`` is litellm's."""
 
@@ -57,6 +83,7 @@ class ModelOptions:
     timeout: float | None = field(default=None, metadata={"gt": 0})
     max_retries: int | None = field(default=None, metadata={"ge": 0})
     params: dict[str, Any] = field(default_factory=dict)  # extra litellm parameters
+    price: ModelPrice | None = None  # custom price (see ModelPrice); else litellm's, if it knows one
 
 
 @dataclass

@@ -25,6 +25,7 @@ from ..errors import PromptopsError
 from ..history import History
 from ..project import Project
 from ..providers import is_local, needs_litellm, setup_litellm
+from ..providers.pricing import custom_cost
 from ..providers.toolcalls import output_text
 from ..store import EvalStore, open_for_eval
 from ..suites import Case, check_cases
@@ -244,7 +245,8 @@ async def _grade(config: Config, job: _Job, response: dict | None, *, cached: bo
     result.latency_ms = response.get("latency_ms")
     result.prompt_tokens = response.get("prompt_tokens")
     result.completion_tokens = response.get("completion_tokens")
-    result.cost_usd = response.get("cost_usd")
+    priced = custom_cost(config, job.model, result.prompt_tokens, result.completion_tokens)  # cached answers too
+    result.cost_usd = response.get("cost_usd") if priced is None else priced
     specs = case_specs(prompt.asserts, case.asserts, case.expected)
     try:
         schema = ((prompt.params.get("response_format") or {}).get("json_schema") or {}).get("schema")
