@@ -79,3 +79,12 @@ def test_a_provider_key_in_dotenv_reaches_the_call_and_no_output(tmp_path, fake_
     assert "sekret-from-dotenv" not in out.output + (root / "r.json").read_text()
     monkeypatch.setenv("CAPITAL_KEY", "wrong-key-from-shell")  # the environment wins
     cli("eval", "-q", "--no-cache", cwd=root, code=1)
+
+
+def test_init_keeps_dotenv_out_of_git(tmp_path, cli):
+    cli("init", "proj", cwd=tmp_path)
+    assert ".env" in (tmp_path / "proj" / ".gitignore").read_text().split()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / ".gitignore").write_text(".promptops/\nbuild/\n")
+    cli("init", "old", cwd=tmp_path)
+    assert (tmp_path / "old" / ".gitignore").read_text() == ".promptops/\nbuild/\n.env\n"

@@ -124,7 +124,7 @@ def test_failing_reruns_what_failed_last_time(git_project, fake_openai, cli):
 def test_a_partial_run_is_never_a_score(git_project, fake_openai, cli):
     fake_openai.configure(rules=capital_rules())
     out = cli("eval", "--filter", "^(peru|spain)$", cwd=git_project)  # 100 % on two cases
-    assert "partial run (capital 2/20 cases" in out.stdout
+    assert "partial run (--filter ^(peru|spain)$): capital 2/20 cases" in out.stdout
     (run,) = runs(git_project)
     assert run.status == "partial" and run.summary["fake/a"]["total"] == 2
     config = load_config(git_project)

@@ -25,7 +25,7 @@ def print_summary(report) -> None:
         rows.append([f"{s.prompt}@{s.version[:8]}", s.model, common.pct(s.accuracy), ci,
                      f"{s.passed}/{s.failed}/{s.errors}",
                      "–" if s.latency_p50_ms is None else f"{s.latency_p50_ms:.0f}",
-                     usd(s.cost_usd if any(r.cost_usd is not None for r in s.results) else None), extra])
+                     _cost(s), extra])
     columns = ["prompt@version", "model", "acc", "95% CI", "pass/fail/err", "p50 ms", "cost", ""]
     if not any(r[-1] for r in rows):
         columns, rows = columns[:-1], [r[:-1] for r in rows]
@@ -36,10 +36,22 @@ def print_summary(report) -> None:
     out.print(note + (" (interrupted: rerun to resume)" if report.interrupted else ""), markup=False)
     partial = [e for e in report.evals if e.suite_size is not None]
     if partial:
-        shown = ", ".join(f"{e.prompt} {e.summaries[0].total // max(e.summaries[0].repeat, 1) if e.summaries else 0}"
-                          f"/{e.suite_size} cases" for e in partial)
-        out.print(f"partial run ({shown}; selection {json.dumps(report.selection or {})}): stored as 'partial', "
-                  "never taken as the version's score", markup=False)
+        counts = ", ".join(f"{e.prompt} {_cases(e)}/{e.suite_size}" for e in partial)
+        asked = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+                         for k, v in (report.selection or {}).items())
+        out.print(f"partial run ({asked}): {counts} cases", markup=False)
+        out.print("stored as 'partial': never taken as the version's score", markup=False)
+
+
+def _cases(e) -> int:
+    s = e.summaries[0] if e.summaries else None
+    return 0 if s is None else s.total // max(s.repeat, 1)
+
+
+def _cost(s) -> str:
+    if not any(r.cost_usd is not None for r in s.results):
+        return usd(None)
+    return usd(s.cost_usd, 6 if 0 < s.cost_usd < 0.01 else 4)
 
 
 def _table(columns: list[str], rows: list[list[Any]], numeric: set[str]) -> None:
