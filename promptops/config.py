@@ -15,7 +15,9 @@ variable                           key                       meaning
 ``PROMPTOPS_LITELLM_DIRECT``       ``litellm_direct``        compiled litellm plans (0: acompletion)
 =================================  ========================  =====================================
 
-An empty variable counts as unset; a value that does not parse, or breaks the key's bounds, is a
+A ``.env`` file in the project root is read too (``KEY=value`` lines; variables already set in the
+environment win): its ``PROMPTOPS_*`` lines are settings like these, its other lines (provider keys)
+are set in the process environment where unset. An empty variable counts as unset; a value that does not parse, or breaks the key's bounds, is a
 :class:`~promptops.errors.ConfigError` naming the variable. ``PROMPTOPS_ROOT`` picks the project
 root (see :func:`find_root`); without it the root is the nearest folder at or above the working
 directory that holds ``promptops.yaml`` (or, failing that, a ``prompts/`` folder).
@@ -35,13 +37,39 @@ from typing import Any
 
 import yaml
 
-from ._util import schema, yamlsafe
+from ._util import dotenv, schema, yamlsafe
 from .errors import ConfigError
 
 CONFIG_FILE = "promptops.yaml"
 
 # Plain dataclasses checked by a small validator, not pydantic models: building eight pydantic
 # schemas at import cost ~0.2 s, and every command (``promptops list`` included) reads the config.
+
+
+@dataclass
+class ModelPrice:
+    """A model's price in USD, for models litellm does not price (it wins over litellm's when set):
+    input and output, each per token or per million tokens."""
+
+    input_per_token: float | None = field(default=None, metadata={"ge": 0})
+    output_per_token: float | None = field(default=None, metadata={"ge": 0})
+    input_per_million: float | None = field(default=None, metadata={"ge": 0})
+    output_per_million: float | None = field(default=None, metadata={"ge": 0})
+
+    def __post_init__(self) -> None:
+        for side in ("input", "output"):
+            given = [getattr(self, f"{side}_per_{unit}") is not None for unit in ("token", "million")]
+            if sum(given) != 1:
+                raise ValueError(f"price: give {side}_per_token or {side}_per_million" + (", not both" if all(given)
+                                                                                          else ""))
+
+    def per_token(self) -> tuple[float, float]:
+        """(input, output) USD per token."""
+        def one(side: str) -> float:
+            per_token = getattr(self, f"{side}_per_token")
+            return per_token if per_token is not None else getattr(self, f"{side}_per_million") / 1e6
+
+        return one("input"), one("output")
 
 
 @dataclass
@@ -55,6 +83,7 @@ class ModelOptions:
     timeout: float | None = field(default=None, metadata={"gt": 0})
     max_retries: int | None = field(default=None, metadata={"ge": 0})
     params: dict[str, Any] = field(default_factory=dict)  # extra litellm parameters
+    price: ModelPrice | None = None  # custom price (see ModelPrice); else litellm's, if it knows one
 
 
 @dataclass
@@ -238,7 +267,27 @@ def load_config(root: Path | None = None) -> Config:
     except ValueError as exc:
         raise ConfigError(str(exc), where=str(path),
                           hint="see the promptops.yaml reference in the README") from None
-    for key, value in _env_overrides(os.environ).items():
+    for key, value in _env_overrides(_with_dotenv(root)).items():
         setattr(config, key, value)
     config.root = root
     return config
+
+
+def _with_dotenv(root: Path) -> typing.Mapping[str, str]:
+    """The environment with ``root/.env`` under it (:mod:`promptops._util.dotenv`): its
+    ``PROMPTOPS_*`` settings feed :data:`ENV_SETTINGS` here; its other variables (provider keys)
+    are put into ``os.environ`` where they are not set, for the providers to read."""
+    path = root / dotenv.FILE
+    try:
+        values = dotenv.read(root)
+    except dotenv.DotenvError as exc:
+        raise ConfigError(exc.problem, where=f"{path}:{exc.line}", hint="write KEY=value lines") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", where=str(path)) from None
+    if "PROMPTOPS_ROOT" in values:
+        raise ConfigError("PROMPTOPS_ROOT cannot be set in .env (the root decides which .env is read)",
+                          where=str(path), hint="export it in the shell instead")
+    for name, value in values.items():
+        if not name.startswith("PROMPTOPS_"):
+            os.environ.setdefault(name, value)
+    return dotenv.merged(values)

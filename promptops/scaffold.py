@@ -54,7 +54,7 @@ EXAMPLE_SUITE = """\
 {"vars": {"review": "Customer service never answered. Avoid."}, "expected": "negative"}
 """
 
-GITIGNORE = ".promptops/\n"
+GITIGNORE = ".promptops/\n.env\n"  # .env holds API keys (read by load_config)
 
 WORKFLOW = """\
 # promptops: score every prompt change against its base, comment on the PR, gate the merge.
@@ -165,8 +165,9 @@ def init_project(folder: Path, *, force: bool = False, git: bool = True) -> list
         path.parent.mkdir(parents=True, exist_ok=True)
         if name == ".gitignore" and path.exists():
             current = path.read_text(encoding="utf-8")
-            if ".promptops/" not in current.split():
-                path.write_text(current.rstrip("\n") + "\n" + GITIGNORE, encoding="utf-8")
+            missing = [line for line in GITIGNORE.splitlines() if line not in current.split()]
+            if missing:
+                path.write_text(current.rstrip("\n") + "\n" + "".join(f"{m}\n" for m in missing), encoding="utf-8")
                 written.append(path)
             continue
         path.write_text(text, encoding="utf-8")

@@ -49,7 +49,7 @@ def test_cli_restores_cwd_argv_and_environment_and_forgets_the_root(git_project,
 
 def test_cli_runs_an_eval_on_the_fake_server(git_project, fake_openai, cli):
     fake_openai.configure(rules=capital_rules({"Peru"}))
-    result = cli("eval", "-q", "--json", "report.json", cwd=git_project)
+    result = cli("eval", "-q", "--json", "report.json", cwd=git_project, code=1)  # Peru fails: exit 1
     assert fake_openai.count() == 20
     report = json.loads((git_project / "report.json").read_text())
     assert "95.0%" in result.stdout and report

@@ -39,7 +39,8 @@ def console():
     from rich.console import Console
 
     console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
+        # piped or captured: do not squeeze tables into 80 columns (unless COLUMNS says so)
         console = Console(highlight=False, soft_wrap=True, width=160)
     return console
 

@@ -154,6 +154,7 @@ class EvalTarget:
     ref: str | None = None
     commit: str | None = None
     content: str | None = None
+    suite_size: int | None = None  # the whole suite's size when a selection left cases out (a partial run)
 
 
 @dataclass
@@ -163,6 +164,7 @@ class PromptEval:
     run_id: int | None
     ref: str | None
     summaries: list[ModelSummary] = field(default_factory=list)
+    suite_size: int | None = None  # set when the run was partial: the suite's size (cases run: the summaries' totals)
 
 
 @dataclass
@@ -173,6 +175,7 @@ class EvalReport:
     cached: int = 0
     interrupted: bool = False
     calls_s: float | None = None  # from the first call sent to the last answer (start-up excluded)
+    selection: dict[str, Any] | None = None  # what --filter/--tag/... asked for (None: every case)
 
     @property
     def summaries(self) -> list[ModelSummary]:
@@ -181,7 +184,8 @@ class EvalReport:
     def to_dict(self) -> dict[str, Any]:
         return {"duration_s": round(self.duration_s, 3), "calls": self.calls, "cached": self.cached,
                 "calls_s": None if self.calls_s is None else round(self.calls_s, 3),
-                "interrupted": self.interrupted,
+                "interrupted": self.interrupted, "selection": self.selection,
+                "partial": sorted(e.prompt for e in self.evals if e.suite_size is not None),
                 "results": [s.to_dict() for s in self.summaries]}
 
 

@@ -25,6 +25,7 @@ from ..errors import PromptopsError
 from ..history import History
 from ..project import Project
 from ..providers import is_local, needs_litellm, setup_litellm
+from ..providers.pricing import custom_cost
 from ..providers.toolcalls import output_text
 from ..store import EvalStore, open_for_eval
 from ..suites import Case, check_cases
@@ -176,14 +177,16 @@ async def _run_eval(config: Config, targets: list[EvalTarget], store: EvalStore,
     for target, run_id, target_models in runs:
         prompt = target.prompt
         all_results = done_results[run_id] + new_results.get(run_id, [])
-        pe = PromptEval(prompt=prompt.name, version=prompt.version, run_id=run_id, ref=target.ref)
+        pe = PromptEval(prompt=prompt.name, version=prompt.version, run_id=run_id, ref=target.ref,
+                        suite_size=target.suite_size)
         for model in target_models:
             mine = sorted((r for r in all_results if r.model == model), key=lambda r: (r.case_id, r.repeat_index))
             summary = summarize(mine, prompt=prompt.name, version=prompt.version, model=model,
                                 duration_s=report.duration_s, labels=prompt.labels or None, repeat=repeat)
             summary.run_id, summary.ref = run_id, target.ref
             pe.summaries.append(summary)
-        store.finish_run(run_id=run_id, status="finished",
+        # a selection of the suite is never the version's score: readers of scores take "finished" only
+        store.finish_run(run_id=run_id, status="finished" if target.suite_size is None else "partial",
                          summary={s.model: s.metrics() for s in pe.summaries})
         report.evals.append(pe)
     return report
@@ -244,7 +247,8 @@ async def _grade(config: Config, job: _Job, response: dict | None, *, cached: bo
     result.latency_ms = response.get("latency_ms")
     result.prompt_tokens = response.get("prompt_tokens")
     result.completion_tokens = response.get("completion_tokens")
-    result.cost_usd = response.get("cost_usd")
+    priced = custom_cost(config, job.model, result.prompt_tokens, result.completion_tokens)  # cached answers too
+    result.cost_usd = response.get("cost_usd") if priced is None else priced
     specs = case_specs(prompt.asserts, case.asserts, case.expected)
     try:
         schema = ((prompt.params.get("response_format") or {}).get("json_schema") or {}).get("schema")

@@ -19,6 +19,7 @@ from . import fastpath, plancache
 from .errors import ProviderError, to_provider_error
 from ..localmodels.resolve import with_adapter_path
 from .echo import echo_answer
+from .pricing import custom_cost
 from .registry import ECHO, LOCAL, is_local, spec_for
 from .toolcalls import normalize
 
@@ -176,6 +177,17 @@ def call_kwargs(model: str, params: dict, config: Any) -> tuple[str, dict[str, A
 
 async def complete(model: str, messages: list[dict], params: dict | None = None, *,
                    config: Any = None) -> Completion:
+    """Call ``model`` once: :func:`_complete`, priced by ``promptops.yaml`` where the model has a
+    ``price`` (:mod:`.pricing`)."""
+    done = await _complete(model, messages, params, config=config)
+    cost = custom_cost(config, model, done.prompt_tokens, done.completion_tokens)
+    if cost is not None:
+        done.cost_usd = cost
+    return done
+
+
+async def _complete(model: str, messages: list[dict], params: dict | None = None, *,
+                    config: Any = None) -> Completion:
     """Call ``model`` once (no retries) and return a Completion: through litellm's compiled plan
     (:mod:`.fastpath`) where the provider is on its allowlist and ``config.litellm_direct`` is on
     (the default), else through ``litellm.acompletion``.

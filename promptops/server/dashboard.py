@@ -65,7 +65,7 @@ def index(request: Request, _: ReadKey, store: StoreDep) -> HTMLResponse:
     labels = _labels(store)
     latest: dict[str, Any] = {}
     for run in store.list_runs(limit=1000):
-        if run.summary and run.prompt not in latest:
+        if run.summary and run.prompt not in latest and run.status != "partial":  # a selection is no score
             latest[run.prompt] = run
     rows = []
     for name, prompt, error in prompts.working_prompts():
@@ -105,6 +105,8 @@ def prompt_page(name: Annotated[str, PathParam(max_length=128)], request: Reques
             order.append(run.version)
     points, seen = [], set()
     for run in runs:  # newest first: the newest run of a (version, model) is the one plotted
+        if run.status == "partial":  # a selection of the suite is not the version's score
+            continue
         for model, m in (run.summary or {}).items():
             if (run.version, model) in seen or m.get("accuracy") is None:
                 continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-RUN_STATUSES = ("running", "finished", "interrupted", "failed")
+RUN_STATUSES = ("running", "finished", "interrupted", "failed", "partial")  # partial: a selection of the suite
 RUN_SOURCES = ("cli", "ci", "demo", "server")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 KEY_SCOPES = ("read", "write", "admin")
