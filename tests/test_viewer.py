@@ -15,41 +15,22 @@ import httpx
 import pytest
 
 from promptops.errors import PromptopsError
-from promptops.project import Project
 from promptops.reports.grid import build_grid
 from promptops.reports.headline import headline_runs
 from promptops.server import viewer as viewer_mod
 from promptops.server.viewer import check_loopback, open_browser
-from promptops.store import db
-from promptops.testing.fake_openai import FakeOpenAI
 
-from .helpers import capital_rules
-from .test_server import WRONG, build_project
-from .viewer_helpers import HOSTILE, add_run, viewer
+from .test_server import WRONG
+from .viewer_helpers import viewer, viewer_site
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """Two real evals of `capital` on main (v1 in production), then runs written to the store: a
-    CI run of a feature branch (newer, 100%), a compared pair with known verdict changes, a run
-    with a hostile output, and a 1,000-case run."""
-    with FakeOpenAI(rules=capital_rules(WRONG)) as fake:
-        built = build_project(tmp_path_factory.mktemp("viewer"), fake.base_url)
-        store = built.store
-        ids = {"main_v2": store.list_runs(prompt="capital", limit=1)[0].id}
-        ids["ci"] = add_run(store, "capital", "f" * 12, {"peru": (True, "Lima")}, branch="feature-x", source="ci").id
-        ids["base"] = add_run(store, "pair", "a" * 12, {"c1": (True, "one"), "c2": (False, "two"), "c3": (True, "three"),
-                                                        "c4": (False, "four")}, branch="feature-y").id
-        ids["head"] = add_run(store, "pair", "b" * 12, {"c1": (False, "uno"), "c2": (True, "dos"), "c3": (True, "tres"),
-                                                        "c4": (None, "")}, branch="feature-y").id
-        ids["hostile"] = add_run(store, "hostile", "c" * 12, {'<b id="x">case</b>': (False, HOSTILE)},
-                                 vars_of=lambda case: {"text": HOSTILE}).id
-        ids["big"] = add_run(store, "big", "d" * 12, {f"case-{i:04d}": (i % 10 != 0, f"answer {i}") for i in range(1000)}).id
-        project = Project(built.config, store=store)
-        with viewer(project) as (url, token), httpx.Client(base_url=url, follow_redirects=True) as client:
-            assert client.get(f"/?token={token}").status_code == 200  # sets the cookie
-            yield SimpleNamespace(url=url, token=token, client=client, ids=ids, built=built, project=project)
-    db.dispose_engines()
+    with (viewer_site(tmp_path_factory.mktemp("viewer")) as found,
+          httpx.Client(base_url=found.url, follow_redirects=True) as client):
+        assert client.get(f"/?token={found.token}").status_code == 200  # sets the cookie
+        found.client = client
+        yield found
 
 
 def cases(html: str) -> list[str]:
@@ -158,7 +139,7 @@ def test_grid_paginates_a_thousand_cases_with_one_query_per_run(site, monkeypatc
     page = site.client.get(f"/evals/{run}?per_page=40&page=3").text
     shown = cases(page)
     assert len(shown) == 40 and "page 3 of 25" in page
-    # failures first (every tenth case: 100 of them), then the passes, each in suite order
+    # failures first (every tenth case: 100 of them), then the passes, each by case id
     assert shown[0] == "case-0800" and shown[19] == "case-0990" and shown[20:22] == ["case-0001", "case-0002"]
     assert 'rel="next" href="?per_page=40&amp;page=4"' in page
     assert site.client.get(f"/evals/{run}?per_page=5000").status_code == 422

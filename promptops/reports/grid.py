@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 STATUSES = ("all", "failing", "fail", "error", "pass", "changed")
 ORDER = {"error": 0, "fail": 1, "pass": 2}
 MAX_PER_PAGE = 1000
+_DIGITS = re.compile(r"(\d+)")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,6 @@ class Row:
     expected: Any
     cells: dict[tuple[int, str], Cell] = field(default_factory=dict)
     change: str | None = None  # fixed | broke | changed (comparisons only)
-    position: int = 0
 
     @property
     def state(self) -> str:
@@ -84,6 +85,11 @@ class Grid:
     pairs: list[tuple[Column, Column]]  # compared columns (base, head)
     status: str = "all"
     query: str = ""
+
+
+def natural(case_id: str) -> list[Any]:
+    """Sort key: ``case-2`` before ``case-10`` (results are stored as they arrive, not in suite order)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in _DIGITS.split(case_id) if part]
 
 
 def result_state(result: Any) -> str:
@@ -142,7 +148,8 @@ def build_grid(runs: Sequence[tuple[Any, Sequence[Any]]], *, status: str = "all"
     ``status`` (one of :data:`STATUSES`), searched for ``query`` (case-insensitive, over the case
     id, its vars, expected value and every output), and cut to ``page`` of ``per_page`` cases.
 
-    Order: changed cases first (comparisons), then errors, failures, passes; suite order within."""
+    Order: changed cases first (comparisons), then errors, failures, passes; by case id within
+    (numbers in it compared as numbers)."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
     per_page = max(1, min(per_page, MAX_PER_PAGE))
@@ -153,8 +160,7 @@ def build_grid(runs: Sequence[tuple[Any, Sequence[Any]]], *, status: str = "all"
         for r in results:
             row = rows.get(r.case_id)
             if row is None:
-                row = rows[r.case_id] = Row(case_id=r.case_id, vars=r.vars or {}, expected=r.expected,
-                                            position=len(rows))
+                row = rows[r.case_id] = Row(case_id=r.case_id, vars=r.vars or {}, expected=r.expected)
             row.cells.setdefault((run.id, r.model), Cell()).results.append(r)
     pairs = pair_columns(columns_of(*runs[0]), columns_of(*runs[1])) if len(runs) == 2 else []
     for row in rows.values():
@@ -162,7 +168,7 @@ def build_grid(runs: Sequence[tuple[Any, Sequence[Any]]], *, status: str = "all"
             cell.results.sort(key=lambda r: r.repeat_index)
         if pairs:
             row.change = change_of(row, pairs)
-    every = sorted(rows.values(), key=lambda r: (r.change is None, ORDER[r.state], r.position))
+    every = sorted(rows.values(), key=lambda r: (r.change is None, ORDER[r.state], natural(r.case_id)))
     counts = {s: sum(1 for r in every if _matches(r, s)) for s in STATUSES}
     chosen = [r for r in every if _matches(r, status)]
     needle = query.strip().casefold()

@@ -69,16 +69,16 @@ class ViewerGate:
         if headers.get("host", "").lower() not in self.hosts:
             await _plain(send, 421, "this viewer answers only on its loopback address")
             return
-        if self._same(_cookie(headers.get("cookie", ""), COOKIE)):
-            await self.app(scope, receive, send)
-            return
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         offered = next((v for k, v in query if k == "token"), None)
-        if scope["method"] in ("GET", "HEAD") and self._same(offered):
+        if scope["method"] in ("GET", "HEAD") and self._same(offered):  # the token never stays in the URL
             rest = urlencode([(k, v) for k, v in query if k != "token"])
             location = scope.get("path", "/") + (f"?{rest}" if rest else "")
             cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
             await _plain(send, 303, "see " + location, [(b"location", location.encode()), (b"set-cookie", cookie.encode())])
+            return
+        if self._same(_cookie(headers.get("cookie", ""), COOKIE)):
+            await self.app(scope, receive, send)
             return
         await _plain(send, 401, "open the link that 'promptops view' printed (it carries this session's token)")
 
