@@ -130,8 +130,8 @@ def test_grid_filters_to_failures_and_searches_inputs_and_outputs(site):
 
 def test_grid_paginates_a_thousand_cases_with_one_query_per_run(site, monkeypatch):
     calls = []
-    original = site.project.store.results
-    monkeypatch.setattr(site.project.store, "results", lambda run_id: calls.append(run_id) or original(run_id))
+    original = site.project.store.result_rows
+    monkeypatch.setattr(site.project.store, "result_rows", lambda run_id: calls.append(run_id) or original(run_id))
     run = site.ids["big"]
     first = site.client.get(f"/evals/{run}?status=failing").text
     assert calls == [run]

@@ -43,10 +43,12 @@ class Cell:
     """One case on one column: its results (one per repeat), worst verdict first."""
 
     results: list[Any] = field(default_factory=list)
+    state: str = "pass"  # set by build_grid once the results are in
 
-    @property
-    def state(self) -> str:
-        return min((result_state(r) for r in self.results), key=ORDER.__getitem__)
+    def settle(self) -> str:
+        self.results.sort(key=lambda r: r.repeat_index)
+        self.state = min((result_state(r) for r in self.results), key=ORDER.__getitem__)
+        return self.state
 
 
 @dataclass
@@ -58,11 +60,7 @@ class Row:
     expected: Any
     cells: dict[tuple[int, str], Cell] = field(default_factory=dict)
     change: str | None = None  # fixed | broke | changed (comparisons only)
-
-    @property
-    def state(self) -> str:
-        """The worst verdict over its cells."""
-        return min((c.state for c in self.cells.values()), key=ORDER.__getitem__, default="pass")
+    state: str = "pass"  # the worst verdict over its cells, set by build_grid
 
     def haystack(self) -> str:
         texts = [self.case_id, _text(self.vars), _text(self.expected)]
@@ -164,8 +162,7 @@ def build_grid(runs: Sequence[tuple[Any, Sequence[Any]]], *, status: str = "all"
             row.cells.setdefault((run.id, r.model), Cell()).results.append(r)
     pairs = pair_columns(columns_of(*runs[0]), columns_of(*runs[1])) if len(runs) == 2 else []
     for row in rows.values():
-        for cell in row.cells.values():
-            cell.results.sort(key=lambda r: r.repeat_index)
+        row.state = min((c.settle() for c in row.cells.values()), key=ORDER.__getitem__)
         if pairs:
             row.change = change_of(row, pairs)
     every = sorted(rows.values(), key=lambda r: (r.change is None, ORDER[r.state], natural(r.case_id)))

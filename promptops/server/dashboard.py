@@ -163,8 +163,8 @@ def eval_page(run_id: RunId, _: ReadKey, store: StoreDep, base: Annotated[int | 
     run = store.get_run(run_id)
     if base == run_id:
         raise PromptopsError("a run compared with itself", where="base", hint="pick another run")
-    runs = [(store.get_run(base), store.results(base))] if base is not None else []
-    runs.append((run, store.results(run_id)))
+    runs = [(store.get_run(base), store.result_rows(base))] if base is not None else []
+    runs.append((run, store.result_rows(run_id)))
     grid = build_grid(runs, status=status, query=q or "", page=page_no, per_page=per_page)
     others = [r for r in store.list_runs(prompt=run.prompt, limit=50) if r.id != run_id]
     return page("eval.html", title=f"Run {run_id}", run=run, base_run=runs[0][0] if base else None, grid=grid,
