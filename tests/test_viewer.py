@@ -247,3 +247,12 @@ def test_view_of_an_unknown_run_fails_before_serving(cli, git_project):
 def test_viewer_module_exports(site):
     assert viewer_mod.host_names("127.0.0.1", 5) == {"127.0.0.1:5", "localhost:5"}
     assert viewer_mod.host_names("::1", 5) == {"[::1]:5", "localhost:5"}
+
+
+def test_result_rows_are_the_results_as_plain_rows(site):
+    store = site.project.store
+    run_id = site.ids["main_v2"]
+    orm = [{k: getattr(r, k) for k in ("id", "case_id", "model", "vars", "expected", "output", "passed", "error",
+                                        "cached", "created_at")} for r in store.results(run_id)]
+    plain = [{k: getattr(r, k) for k in orm[0]} for r in store.result_rows(run_id)]
+    assert plain == orm and len(plain) == 20
