@@ -21,13 +21,13 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from promptops.config import load_config  # noqa: E402
-from promptops.eval.evaluate import evaluate  # noqa: E402
-from promptops.project import Project  # noqa: E402
-from promptops.server.testing import free_port, running  # noqa: E402
-from promptops.server.viewer import create_viewer_app  # noqa: E402
-from promptops.testing.fake_openai import FakeOpenAI  # noqa: E402
-from promptops.testing.project import git  # noqa: E402
+from promptops.config import load_config
+from promptops.eval.evaluate import evaluate
+from promptops.project import Project
+from promptops.server.testing import free_port, running
+from promptops.server.viewer import create_viewer_app
+from promptops.testing.fake_openai import FakeOpenAI
+from promptops.testing.project import git
 
 REPO = Path(__file__).resolve().parent.parent
 POSITIVE = r"(?i)\b(elegance|outstanding|terrific|intriguing|amusing|fun)\b"

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from .test_dashboard import ARGS, CHROMIUM, sync_api  # skips the module where chromium is missing
+from .test_dashboard import (  # skips the module where chromium is missing
+    ARGS,
+    CHROMIUM,
+    sync_api,
+)
 from .test_server import WRONG
 from .viewer_helpers import HOSTILE, viewer_site
 
