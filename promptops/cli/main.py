@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deployments": ("deploy_cmd", "Current labels of every prompt and environment, and the full history of label "
                                   "moves."),
     "serve": ("server_cmd", "Serve prompts, calls, feedback, evals and the dashboard over HTTP (docs at /docs)."),
+    "view": ("view_cmd", "Open the dashboard on the local project database (loopback only, no API key)."),
     "escalate": ("escalate_cmd", "Find prompts that plateaued below their target; fine-tune a small model for "
                                  "them."),
     "export": ("escalate_cmd", "Build a chat-JSONL fine-tuning set from the prompt's logged calls and their "

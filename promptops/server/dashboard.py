@@ -1,15 +1,19 @@
 """The dashboard: server-rendered pages over the same store and history as the API.
 
-Pages: prompts (versions, labels, latest scores), one prompt (its score history chart, versions,
-runs, label history), eval runs and one run's cases, logged calls with feedback, deployments.
+Pages: prompts (versions, labels, headline scores: :mod:`promptops.reports.headline`), one prompt
+(its score history chart, versions, runs, label history), eval runs, one run's grid of cases x
+(version, model) and two runs compared (:mod:`promptops.reports.grid`), logged calls with
+feedback, deployments.
 Jinja2 templates in ``templates/``; no JavaScript, no external assets.
 """
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
@@ -20,10 +24,13 @@ from ..errors import NotFoundError, PromptopsError
 from ..finetune.jobs import loss_curve
 from .auth import ReadKey
 from .chart import Point, loss_curve_svg, score_history_svg
+from ..reports.grid import MAX_PER_PAGE, STATUSES, build_grid
+from ..reports.headline import headline_runs
 from .routes import Filter, StoreDep
 from .serving import check_name
 
 router = APIRouter(include_in_schema=False)
+RunId = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -36,7 +43,16 @@ def _env() -> Any:
     env.filters["pct"] = pct
     env.filters["when"] = lambda d: "" if d is None else d.strftime("%Y-%m-%d %H:%M")
     env.filters["short"] = lambda s, n=60: "" if s is None else (s if len(s) <= n else s[: n - 1] + "…")
+    env.filters["clip"] = _clip
+    env.filters["text"] = lambda v: "" if v is None else (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
     return env
+
+
+def _clip(text: str | None, n: int = 2000) -> str:
+    """Long outputs cut for the grid (a page of 100 cases x 3 models stays small), saying so."""
+    if not text:
+        return ""
+    return text if len(text) <= n else f"{text[:n]}… ({len(text) - n:,} more characters)"
 
 
 def page(template: str, **context: Any) -> HTMLResponse:
@@ -60,13 +76,13 @@ def _best(summary: dict[str, Any] | None) -> tuple[str | None, float | None]:
 
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, _: ReadKey, store: StoreDep) -> HTMLResponse:
-    """Prompts with their versions, labels and latest score."""
+    """Prompts with their versions, labels and headline score (main branch, else the deployed version)."""
     prompts = request.app.state.prompts
     labels = _labels(store)
-    latest: dict[str, Any] = {}
-    for run in store.list_runs(limit=1000):
-        if run.summary and run.prompt not in latest and run.status != "partial":  # a selection is no score
-            latest[run.prompt] = run
+    main = request.app.state.config.escalate.branch
+    runs = {r.id: r for r in (*store.list_runs(limit=1000), *store.list_runs(branch=main, limit=1000))
+            if r.status != "partial"}  # a selection of cases is no score
+    latest = headline_runs(runs.values(), labels, branch=main)
     rows = []
     for name, prompt, error in prompts.working_prompts():
         try:
@@ -74,14 +90,16 @@ def index(request: Request, _: ReadKey, store: StoreDep) -> HTMLResponse:
                 count = len(prompts.history().versions(name))
         except PromptopsError:
             count = None
-        run = latest.get(name)
-        model, accuracy = _best(run.summary if run else None)
+        head = latest.get(name)
+        model, accuracy = _best(head.run.summary if head else None)
         rows.append({"name": name, "prompt": prompt, "error": error, "versions": count,
-                     "labels": labels.pop(name, {}), "run": run, "model": model, "accuracy": accuracy})
+                     "labels": labels.pop(name, {}), "head": head, "model": model, "accuracy": accuracy})
     for name, per in sorted(labels.items()):
+        head = latest.get(name)
+        model, accuracy = _best(head.run.summary if head else None)
         rows.append({"name": name, "prompt": None, "error": None, "versions": None, "labels": per,
-                     "run": latest.get(name), "model": None, "accuracy": None})
-    return page("index.html", title="Prompts", rows=rows)
+                     "head": head, "model": model, "accuracy": accuracy})
+    return page("index.html", title="Prompts", rows=rows, main=main)
 
 
 @router.get("/prompts/{name}", response_class=HTMLResponse)
@@ -128,23 +146,44 @@ def prompt_page(name: Annotated[str, PathParam(max_length=128)], request: Reques
 @router.get("/evals", response_class=HTMLResponse)
 def evals_page(_: ReadKey, store: StoreDep, prompt: Filter = None) -> HTMLResponse:
     """Eval runs, newest first."""
-    return page("evals.html", title="Eval runs", runs=store.list_runs(prompt=prompt, limit=500), prompt=prompt)
+    runs = store.list_runs(prompt=prompt, limit=500)
+    previous: dict[int, int] = {}  # run -> the next older run of its prompt (to compare with)
+    newer: dict[str, Any] = {}
+    for run in reversed(runs):
+        if run.prompt in newer:
+            previous[run.id] = newer[run.prompt].id
+        newer[run.prompt] = run
+    return page("evals.html", title="Eval runs", runs=runs, prompt=prompt, previous=previous)
 
 
 @router.get("/evals/{run_id}", response_class=HTMLResponse)
-def eval_page(run_id: Annotated[int, PathParam(ge=1, le=2_147_483_647)], _: ReadKey, store: StoreDep,
-              status: Annotated[str | None, Query(pattern="^(pass|fail|error)$")] = None) -> HTMLResponse:
-    """One eval run: per-model summary and every case, failures first."""
+def eval_page(run_id: RunId, _: ReadKey, store: StoreDep, base: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+              status: Annotated[str, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = "all",
+              q: Filter = None, page_no: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
+              per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 100) -> HTMLResponse:
+    """One eval run: per-model summary and its grid of cases x (version, model), filtered, searched,
+    paginated; with ``base``, compared to that run (cases whose verdict changed first)."""
     run = store.get_run(run_id)
-    results = store.results(run_id)
+    if base == run_id:
+        raise PromptopsError("a run compared with itself", where="base", hint="pick another run")
+    runs = [(store.get_run(base), store.result_rows(base))] if base is not None else []
+    runs.append((run, store.result_rows(run_id)))
+    grid = build_grid(runs, status=status, query=q or "", page=page_no, per_page=per_page)
+    others = [r for r in store.list_runs(prompt=run.prompt, limit=50) if r.id != run_id]
+    return page("eval.html", title=f"Run {run_id}", run=run, base_run=runs[0][0] if base else None, grid=grid,
+                others=others, link=_linker(base=base, status=status, q=q or "", per_page=per_page))
 
-    def state(r: Any) -> str:
-        return "error" if r.error is not None else ("pass" if r.passed else "fail")
 
-    results.sort(key=lambda r: ({"error": 0, "fail": 1, "pass": 2}[state(r)], r.model, r.case_id))
-    if status:
-        results = [r for r in results if state(r) == status]
-    return page("eval.html", title=f"Run {run_id}", run=run, results=results, state=state, status=status)
+def _linker(**current: Any) -> Any:
+    """``link(page=2)``: this page's query string with some parameters changed (defaults dropped)."""
+    defaults = {"base": None, "status": "all", "q": "", "per_page": 100, "page": 1}
+
+    def link(**changes: Any) -> str:
+        params = {**current, "page": 1, **changes}
+        kept = {k: v for k, v in params.items() if v != defaults.get(k)}
+        return "?" + urlencode(kept) if kept else "?"
+
+    return link
 
 
 @router.get("/calls", response_class=HTMLResponse)
