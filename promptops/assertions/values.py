@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import RenderError
+from ..templating import compile_template, environment, render_bounded
 from .base import GradeError
 
 _REF = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*\}\}")
@@ -41,8 +42,6 @@ def has_template(value: Any) -> bool:
 def names_used(source: str) -> frozenset[str]:
     """The top-level names a template reads (``ValueError`` when it does not parse)."""
     from jinja2 import TemplateSyntaxError, meta
-
-    from ..templating import environment
 
     try:
         return frozenset(meta.find_undeclared_variables(environment().parse(source)))
@@ -95,8 +94,6 @@ def render_value(value: Any, expected: Any = None, variables: dict[str, Any] | N
     if expected is not None:
         context["expected"] = expected
     from jinja2 import TemplateError
-
-    from ..templating import compile_template, render_bounded
 
     try:
         return render_bounded(compile_template(value), context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import common
+from .metrics_table import print_named_metrics
 
 
 def print_summary(report) -> None:
@@ -15,6 +16,7 @@ def print_summary(report) -> None:
                      f"{s.cached}/{s.total}", extra])
     common.table(None, ["prompt", "version", "model", "accuracy", "95% CI", "pass", "fail", "err", "p50 ms",
                         "cached", ""], rows)
+    print_named_metrics(report)
     note = f"{report.calls} calls, {report.cached} cached, {report.duration_s:.1f} s"
     if report.calls_s:
         note += f" ({report.calls_s:.1f} s of calls after start-up)"
