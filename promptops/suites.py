@@ -209,7 +209,7 @@ def _cases_ref(data: dict[str, Any], node: yaml.Node, name: str, files: Files) -
     if rel == name or Path(rel) == Path(name):
         raise SuiteError(f"'{ref}' names the suite itself", where=f"{name}:1")
     inner = parse_suite_texts([(rel, text)], files)
-    _, _, defaults, expand, _ = suite_mapping({**data, "cases": []}, node, name, files)
+    _, _, defaults, expand, _ = suite_mapping({k: v for k, v in data.items() if k not in ("cases", "tests")}, node, name, files)
     if not defaults.get("vars") and not defaults.get("assert") and not defaults.get("options") \
             and defaults.get("threshold") is None and not expand:
         return inner
