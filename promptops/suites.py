@@ -215,8 +215,10 @@ def _cases_ref(data: dict[str, Any], node: yaml.Node, name: str, files: Files) -
         return inner
     out = []
     for case in inner:
-        out.extend(_cases(case.to_dict() | ({"description": case.description} if case.description else {}),
-                          name, case.where, files, defaults, expand))
+        for merged in _cases(case.to_dict() | ({"description": case.description} if case.description else {}),
+                             name, case.where, files, defaults, expand):
+            merged.from_csv, merged.text_vars = case.from_csv, {**merged.text_vars, **case.text_vars}
+            out.append(merged)
     return out
 
 

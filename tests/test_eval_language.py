@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from promptops.assertions import GradeError, case_specs, grade, substitute, validate_assertion
+from promptops.assertions import (
+    GradeError,
+    case_specs,
+    grade,
+    substitute,
+    validate_assertion,
+)
 from promptops.config import load_config
 from promptops.errors import PromptFileError, SuiteError
 from promptops.eval.evaluate import evaluate
@@ -83,9 +89,9 @@ def test_a_broken_template_is_refused_when_the_suite_loads() -> None:
 
 
 def test_an_undefined_variable_in_a_value_fails_before_any_call_naming_file_and_case() -> None:
-    cases = parse_suite_texts([("datasets/s/c.yaml",
-                                "- vars: {text: a}\n- id: second\n  vars: {text: b}\n"
-                                "  assert: [{type: contains, value: '{{ language }}'}]\n")])
+    text = ("- vars: {text: a}\n- id: second\n  vars: {text: b}\n"
+            "  assert: [{type: contains, value: '{{ language }}'}]\n")
+    cases = parse_suite_texts([("datasets/s/c.yaml", text)])
     with pytest.raises(SuiteError, match="case 'second'.*language") as info:
         check_cases(cases, prompt())
     assert info.value.where == "datasets/s/c.yaml:2"
@@ -234,12 +240,14 @@ def test_a_symlink_out_of_the_repository_is_refused(tmp_path: Path) -> None:
 
 def test_cases_from_another_file_get_this_files_defaults(tmp_path: Path) -> None:
     root = _repo(tmp_path)
-    (root / "datasets" / "s" / "rows.csv").write_text("text\nhello\nbye\n")
+    (root / "datasets" / "s" / "emails" / "rows.csv").write_text('text,n\nhello,1\nbye,2\n')
     (root / "datasets" / "s" / "c.yaml").write_text(
-        "defaultTest: {assert: [{type: contains, value: '{{ text }}'}]}\ntests: file://rows.csv\n")
+        "defaultTest: {assert: [{type: contains, value: '{{ text }}'}]}\ntests: file://emails/rows.csv\n")
     cases = load_suite(root / "datasets" / "s" / "c.yaml")
     assert [c.vars["text"] for c in cases] == ["hello", "bye"]
     assert all(c.asserts == [{"type": "contains", "value": "{{ text }}"}] for c in cases)
+    check_cases(cases, prompt("text: string, n: integer"))
+    assert [c.vars["n"] for c in cases] == [1, 2]  # still CSV text, typed by the prompt's inputs
 
 
 def test_a_prompts_suite_may_be_a_file_reference(tmp_path: Path) -> None:
