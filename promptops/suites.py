@@ -150,11 +150,13 @@ def _parse_jsonl(text: str, name: str, files: Files) -> list[Case]:
 def _cases(row: Any, name: str, where: str, files: Files, defaults: dict[str, Any] | None = None,
            expand: bool = False, node: yaml.Node | None = None) -> list[Case]:
     """The case(s) of one row: defaults merged, ``file://`` values read, variable lists expanded."""
+    own = row.get("vars") if isinstance(row, dict) else None
     row = merge_defaults(row, defaults or {}, where)
     if not isinstance(row, dict):
         return [_case(row, where)]
     row = resolve_refs(row, name, where, files)
-    text_vars = {**(defaults or {}).get("_text", {}), **text_of_vars(node)}
+    text_vars = {k: v for k, v in (defaults or {}).get("_text", {}).items() if not (isinstance(own, dict) and k in own)}
+    text_vars.update(text_of_vars(node))
     expected_text = scalar_text(node, "expected")
     if expected_text is not None:
         row = {**row, "expected": expected_text}  # `expected: 007` is the text written, as output is text

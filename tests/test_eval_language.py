@@ -157,6 +157,9 @@ def test_yaml_scalars_keep_the_text_written_for_string_inputs() -> None:
     check_cases(cases, prompt("text: string, code: string, n: integer, flag: boolean"))
     assert cases[0].vars == {"text": "yes", "code": "007", "n": 7, "flag": True}
     assert cases[0].expected == "0.50"
+    merged = parse_suite_texts([("s.yaml", "defaults: {vars: {text: no, code: 1}}\ncases:\n  - vars: {code: 2}\n")])
+    check_cases(merged, prompt("text: string, code: integer"))
+    assert merged[0].vars == {"text": "no", "code": 2}
 
 
 CSV = ("\ufeff__expected1,__expected2,__metric,__threshold,__metadata:topic,__metadata:tags[],text,items\n"
