@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from ._util import yamlsafe
+from .fileref import suite_path
 from .templating import compile_template, environment, render_bounded
 from .assertions import validate_assertion
 from .chat import PLACEHOLDER_RE, call_settings, check_messages
@@ -216,6 +217,7 @@ def parse_prompt(text: str, *, source: str = "<prompt>", root: Path | None = Non
     body_first_line = end + 2  # 1-based line number of the first body line
     sections = _parse_body(lines[end + 1:], body_first_line, source)
     prompt = _build(front, key_lines, sections, source, expected_name)
+    prompt.suite = suite_path(prompt.suite, source, f"{source}:{key_lines.get('suite', 1)}")  # suite: file://…
     _check_templates(prompt, sections, source)
     if prompt.suite and (Path(prompt.suite).is_absolute() or ".." in Path(prompt.suite).parts or (
             root is not None and not (Path(root) / prompt.suite).resolve().is_relative_to(Path(root).resolve()))):

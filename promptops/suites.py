@@ -3,7 +3,10 @@
 A case has an ``id`` (stable; derived from its vars when absent), ``vars``, an optional
 ``expected``, optional ``assert`` (a list of assertions) and ``tags``. CSV files follow the
 common convention: every column is a variable except ``__expected`` (the expected answer, or an
-assertion written ``type:value``), ``__id``, ``__tags`` (comma separated) and ``__description``.
+assertion written ``type:value``), ``__id``, ``__tags`` (comma separated) and ``__description``,
+plus promptfoo's ``__expectedN``, ``__metric``, ``__threshold`` and ``__metadata:KEY``. YAML suites
+may be a mapping with ``defaults:`` and ``cases:``; variables may be ``file://PATH``; see
+:mod:`promptops.suite_shapes` and :mod:`promptops.fileref`.
 """
 
 from __future__ import annotations
@@ -20,13 +23,16 @@ import yaml
 
 from ._util import yamlsafe
 from ._util.text import lone_surrogate_at
-from .assertions import assertion_types, validate_assertion
+from .assertions import GradeError, case_specs, substitute, validate_assertion
 from .assertions.transforms import compile_transform
 from .errors import RenderError, SuiteError
+from .fileref import Files, is_ref, working_tree
 from .prompts import check_variables
+from .suite_shapes import (cell_assertion, csv_case, csv_special, expand_vars, merge_defaults, resolve_refs,
+                           scalar_text, suite_mapping, text_of_vars)
 
 SUITE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".csv")
-CASE_KEYS = {"id", "vars", "expected", "assert", "tags", "description", "options"}
+CASE_KEYS = {"id", "vars", "expected", "assert", "tags", "description", "options", "threshold", "metadata"}
 OPTION_KEYS = {"transform"}  # options: {transform: <expression over output and vars>}
 
 
@@ -40,6 +46,12 @@ class Case:
     description: str = ""
     where: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    threshold: float | None = None  # the case passes when its weighted score reaches it
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # the source text of YAML scalars read as non-strings (``yes``, ``007``), and whether the
+    # vars are CSV text: check_cases gives each the type the prompt's input declares
+    text_vars: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    from_csv: bool = field(default=False, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "vars": self.vars}
@@ -51,6 +63,10 @@ class Case:
             out["tags"] = self.tags
         if self.options:
             out["options"] = self.options
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        if self.metadata:
+            out["metadata"] = self.metadata
         return out
 
 
@@ -70,9 +86,10 @@ def suite_files(path: Path) -> list[Path]:
                      hint="create the folder with a .jsonl, .yaml or .csv file, or fix the prompt's 'suite'")
 
 
-def load_suite(path: Path | str) -> list[Case]:
-    """Load every case of a suite (a file or a folder) from disk."""
-    path = Path(path)
+def load_suite(path: Path | str, root: Path | str | None = None) -> list[Case]:
+    """Load every case of a suite (a file or a folder) from disk; ``file://`` references stay
+    inside ``root`` (default: the nearest folder above with promptops.yaml or .git)."""
+    path = Path(path).absolute()
     files = suite_files(path)
     if not files:
         raise SuiteError("suite folder holds no .jsonl, .yaml or .csv file", where=str(path))
@@ -82,11 +99,13 @@ def load_suite(path: Path | str) -> list[Case]:
             texts.append((str(f), f.read_text(encoding="utf-8")))
         except UnicodeDecodeError:
             raise SuiteError("not UTF-8 text", where=str(f)) from None
-    return parse_suite_texts(texts)
+    return parse_suite_texts(texts, files=Files(root if root is not None else working_tree(path)))
 
 
-def parse_suite_texts(texts: list[tuple[str, str]]) -> list[Case]:
-    """Parse suite files given as (name, text) pairs; names decide the format by suffix."""
+def parse_suite_texts(texts: list[tuple[str, str]], files: Files | None = None) -> list[Case]:
+    """Parse suite files given as (name, text) pairs; names decide the format by suffix.
+    ``files`` reads ``file://`` references (default: the working tree under the current folder)."""
+    files = files or Files(Path.cwd())
     cases: list[Case] = []
     for name, text in texts:
         # Excel's "CSV UTF-8" (and some editors) start the file with a byte-order mark; left in,
@@ -94,11 +113,11 @@ def parse_suite_texts(texts: list[tuple[str, str]]) -> list[Case]:
         text = text.removeprefix("\ufeff")
         suffix = Path(name).suffix
         if suffix == ".jsonl":
-            cases.extend(_parse_jsonl(text, name))
+            cases.extend(_parse_jsonl(text, name, files))
         elif suffix in (".yaml", ".yml"):
-            cases.extend(_parse_yaml(text, name))
+            cases.extend(_parse_yaml(text, name, files))
         elif suffix == ".csv":
-            cases.extend(_parse_csv(text, name))
+            cases.extend(_parse_csv(text, name, files))
         else:
             raise SuiteError(f"unsupported suite file type '{suffix}'", where=name,
                              hint="use .jsonl, .yaml or .csv")
@@ -111,7 +130,7 @@ def parse_suite_texts(texts: list[tuple[str, str]]) -> list[Case]:
     return cases
 
 
-def _parse_jsonl(text: str, name: str) -> list[Case]:
+def _parse_jsonl(text: str, name: str, files: Files) -> list[Case]:
     out = []
     for n, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         if not line.strip():
@@ -124,11 +143,40 @@ def _parse_jsonl(text: str, name: str) -> list[Case]:
         except RecursionError:
             raise SuiteError("invalid JSON: nested too deep", where=f"{name}:{n}",
                              hint="each line must be one JSON object of ordinary depth") from None
-        out.append(_case(row, f"{name}:{n}"))
+        out.extend(_cases(row, name, f"{name}:{n}", files))
     return out
 
 
-def _parse_yaml(text: str, name: str) -> list[Case]:
+def _cases(row: Any, name: str, where: str, files: Files, defaults: dict[str, Any] | None = None,
+           expand: bool = False, node: yaml.Node | None = None) -> list[Case]:
+    """The case(s) of one row: defaults merged, ``file://`` values read, variable lists expanded."""
+    own = row.get("vars") if isinstance(row, dict) else None
+    row = merge_defaults(row, defaults or {}, where)
+    if not isinstance(row, dict):
+        return [_case(row, where)]
+    row = resolve_refs(row, name, where, files)
+    text_vars = {k: v for k, v in (defaults or {}).get("_text", {}).items() if not (isinstance(own, dict) and k in own)}
+    text_vars.update(text_of_vars(node))
+    expected_text = scalar_text(node, "expected")
+    if expected_text is not None:
+        row = {**row, "expected": expected_text}  # `expected: 007` is the text written, as output is text
+    variables = row.get("vars")
+    if not expand or not isinstance(variables, dict) or not any(isinstance(v, list) for v in variables.values()):
+        case = _case(row, where)
+        case.text_vars = text_vars
+        return [case]
+    out = []
+    for i, combo in enumerate(expand_vars(variables, where), start=1):
+        variant = {**row, "vars": combo}
+        if "id" in row:
+            variant["id"] = f"{row['id']}-{i}"
+        case = _case(variant, where)
+        case.text_vars = {k: v for k, v in text_vars.items() if not isinstance(variables.get(k), list)}
+        out.append(case)
+    return out
+
+
+def _parse_yaml(text: str, name: str, files: Files) -> list[Case]:
     try:
         node = yamlsafe.compose(text)
         data = yamlsafe.load(text)
@@ -138,16 +186,45 @@ def _parse_yaml(text: str, name: str) -> list[Case]:
         raise SuiteError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", where=where) from None
     if data is None:
         return []
-    if isinstance(data, dict) and "cases" in data:
-        data = data["cases"]
-        node = next((v for k, v in node.value if k.value == "cases"), node)
-    if not isinstance(data, list):
+    defaults: dict[str, Any] = {}
+    expand = False
+    if isinstance(data, dict) and data.keys() & {"cases", "tests", "defaults", "defaultTest"}:
+        if is_ref(data.get("cases", data.get("tests"))):
+            return _cases_ref(data, node, name, files)
+        data, lines, defaults, expand, nodes = suite_mapping(data, node, name, files)
+    elif isinstance(data, list):
+        nodes = list(node.value) if isinstance(node, yaml.SequenceNode) else [None] * len(data)
+        lines = [item.start_mark.line + 1 for item in nodes if item is not None]
+    else:
         raise SuiteError("a YAML suite is a list of cases (or a mapping with 'cases:')", where=f"{name}:1")
-    lines = [item.start_mark.line + 1 for item in node.value] if isinstance(node, yaml.SequenceNode) else []
-    return [_case(row, f"{name}:{lines[i] if i < len(lines) else 1}") for i, row in enumerate(data)]
+    out = []
+    for i, row in enumerate(data):
+        where = f"{name}:{lines[i] if i < len(lines) else 1}"
+        out.extend(_cases(row, name, where, files, defaults, expand, nodes[i] if i < len(nodes) else None))
+    return out
 
 
-def _parse_csv(text: str, name: str) -> list[Case]:
+def _cases_ref(data: dict[str, Any], node: yaml.Node, name: str, files: Files) -> list[Case]:
+    """``cases: file://other.csv`` (or .yaml, .jsonl): that file's cases, with this file's defaults."""
+    ref = data.get("cases", data.get("tests"))
+    rel, text = files.text(ref, name, f"{name}:1")
+    if rel == name or Path(rel) == Path(name):
+        raise SuiteError(f"'{ref}' names the suite itself", where=f"{name}:1")
+    inner = parse_suite_texts([(rel, text)], files)
+    _, _, defaults, expand, _ = suite_mapping({k: v for k, v in data.items() if k not in ("cases", "tests")}, node, name, files)
+    if not defaults.get("vars") and not defaults.get("assert") and not defaults.get("options") \
+            and defaults.get("threshold") is None and not expand:
+        return inner
+    out = []
+    for case in inner:
+        for merged in _cases(case.to_dict() | ({"description": case.description} if case.description else {}),
+                             name, case.where, files, defaults, expand):
+            merged.from_csv, merged.text_vars = case.from_csv, {**merged.text_vars, **case.text_vars}
+            out.append(merged)
+    return out
+
+
+def _parse_csv(text: str, name: str, files: Files) -> list[Case]:
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)
@@ -156,10 +233,7 @@ def _parse_csv(text: str, name: str) -> list[Case]:
     header = [h.strip() for h in header]
     if len(set(header)) != len(header):
         raise SuiteError("duplicate column names", where=f"{name}:1")
-    unknown = [h for h in header if h.startswith("__") and h not in ("__expected", "__id", "__tags", "__description")]
-    if unknown:
-        raise SuiteError(f"unknown special column(s): {', '.join(unknown)}", where=f"{name}:1",
-                         hint="special columns are __expected, __id, __tags, __description")
+    csv_special(header, name)
     out = []
     for n, row in enumerate(reader, start=2):
         if not any(cell.strip() for cell in row):
@@ -167,35 +241,15 @@ def _parse_csv(text: str, name: str) -> list[Case]:
         if len(row) != len(header):
             raise SuiteError(f"row has {len(row)} cells, the header has {len(header)}", where=f"{name}:{n}",
                              hint="quote cells that contain commas")
-        cells = dict(zip(header, row))
-        case: dict[str, Any] = {"vars": {k: v for k, v in cells.items() if not k.startswith("__")}}
-        if cells.get("__id"):
-            case["id"] = cells["__id"]
-        if cells.get("__tags"):
-            case["tags"] = [t.strip() for t in cells["__tags"].split(",") if t.strip()]
-        if cells.get("__description"):
-            case["description"] = cells["__description"]
-        expected = cells.get("__expected", "")
-        if expected:
-            spec = _expected_assertion(expected)
-            if spec is None:
-                case["expected"] = expected
-            else:
-                case["assert"] = [spec]
-        out.append(_case(case, f"{name}:{n}"))
+        for case in _cases(csv_case(dict(zip(header, row)), f"{name}:{n}"), name, f"{name}:{n}", files):
+            case.from_csv = True
+            out.append(case)
     return out
 
 
 def _expected_assertion(text: str) -> dict[str, Any] | None:
     """``type:value`` in an __expected cell is an assertion when ``type`` is a registered one."""
-
-    head, sep, rest = text.partition(":")
-    if sep and head.strip() in assertion_types():
-        spec: dict[str, Any] = {"type": head.strip()}
-        if rest.strip():
-            spec["value"] = rest.strip()
-        return spec
-    return None
+    return cell_assertion(text)
 
 
 def _case(row: Any, where: str) -> Case:
@@ -227,12 +281,20 @@ def _case(row: Any, where: str) -> Case:
     if not isinstance(tags, list):
         raise SuiteError("'tags' must be a list", where=where)
     options = _options(row.get("options"), where)
+    threshold = row.get("threshold")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not 0 <= threshold <= 1):
+        raise SuiteError(f"'threshold' must be a number between 0 and 1, got {threshold!r}", where=where)
+    metadata = row.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise SuiteError("'metadata' must be a mapping", where=where)
     cid = row.get("id")
     if cid is not None and (not isinstance(cid, (str, int)) or str(cid).strip() == ""):
         raise SuiteError("'id' must be a non-empty string", where=where)
     return Case(id=str(cid) if cid is not None else case_id(variables), vars=variables,
                 expected=row.get("expected"), asserts=asserts, tags=[str(t) for t in tags],
-                description=str(row.get("description", "")), where=where, options=options)
+                description=str(row.get("description", "")), where=where, options=options,
+                threshold=None if threshold is None else float(threshold), metadata=metadata)
 
 
 def _options(raw: Any, where: str) -> dict[str, Any]:
@@ -250,7 +312,9 @@ def _options(raw: Any, where: str) -> dict[str, Any]:
 
 
 def check_cases(cases: list[Case], prompt) -> None:
-    """Every case must give each required input of the prompt (fail before any call is made)."""
+    """Every case must give each required input of the prompt, of its type, and every assertion
+    value must render with the case's variables (fail before any call is made). CSV cells and
+    YAML scalars read as non-strings take the type the prompt's input declares."""
     required = [k for k, spec in prompt.inputs.items() if spec.required and spec.default is None]
     for case in cases:
         missing = [k for k in required if k not in case.vars]
@@ -258,7 +322,32 @@ def check_cases(cases: list[Case], prompt) -> None:
             raise SuiteError(f"case '{case.id}' lacks variable(s) {', '.join(missing)} that prompt "
                              f"'{prompt.name}' needs", where=case.where,
                              hint="add them under vars, or fix the prompt's input")
+        _typed(case, prompt)
         try:
             check_variables(prompt, case.vars, strict=False)
         except RenderError as exc:  # a wrong type: name the case's line, not the prompt file
             raise SuiteError(f"case '{case.id}': {exc.message}", where=case.where, hint=exc.hint) from None
+        for spec in case_specs(prompt.asserts, case.asserts, case.expected):
+            if not isinstance(spec, dict) or spec.get("value") is None:
+                continue
+            try:
+                substitute(spec["value"], case.expected, case.vars)
+            except GradeError as exc:
+                raise SuiteError(f"case '{case.id}': '{spec.get('type')}' assertion: {exc}", where=case.where,
+                                 hint="assertion values are Jinja2 templates over the case's vars and expected"
+                                 ) from None
+
+
+def _typed(case: Case, prompt) -> None:
+    for key, spec in prompt.inputs.items():
+        value = case.vars.get(key)
+        if spec.type == "string" and key in case.text_vars and not isinstance(value, str):
+            case.vars[key] = case.text_vars[key]  # `yes` and `007` are the text written
+        elif case.from_csv and isinstance(value, str) and spec.type in ("integer", "number", "boolean", "list",
+                                                                         "object", "messages"):
+            try:
+                case.vars[key] = json.loads(value)
+            except ValueError:
+                raise SuiteError(f"case '{case.id}': the CSV cell for '{key}' is not JSON (the input is "
+                                 f"{spec.type})", where=case.where,
+                                 hint='write e.g. ["a", "b"] or {"k": 1} in the cell, quoted as CSV') from None

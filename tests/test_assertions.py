@@ -303,12 +303,14 @@ def test_case_specs_and_expected_shorthand():
     # defaults that use expected apply only when the case has one; others always
     assert case_specs([uses, other], [], "pos") == [uses, other]
     assert case_specs([uses, other], [], None) == [other]
-    # defaults that do not use expected: expected still gets checked, by equals
-    assert case_specs([other], [], "pos") == [other, {"type": "equals", "value": "{{ expected }}"}]
-    # case asserts come first; no expected means nothing is added
+    # the documented rule: the prompt's defaults apply to cases without their own; equals on
+    # expected only when neither exists
+    assert case_specs([other], [], "pos") == [other]
     own = {"type": "contains", "value": "x"}
-    assert case_specs([other], [own], None) == [own, other]
+    assert case_specs([other], [own], None) == [own]
+    assert case_specs([other], [own], "pos") == [own]  # the 0/20: no equals appended
     assert case_specs([], [own, uses], "pos") == [own, uses]
+    assert case_specs([uses], [], None) == []
 
 
 async def test_llm_rubric_judge_model_and_parsing(ctx):

@@ -137,10 +137,13 @@ def test_a_plain_eval_gives_promptfoos_verdicts(promptfoo_dir, tmp_path, fake_op
     # echo answers with the prompt: "Say hello to <name> in <language>."
     assert verdicts[("prompt-1", "echo")] == {"Ada": True, "Bob": True, "Cy": True, "Di": True, "Eve": True,
                                               "Fay": True, "Gus": True, "Hal": True, "Ivy": True}
-    # "Bye <name>." names no language, fails every case (the default assertion is on language)
-    assert set(verdicts[("greet-2", "echo")].values()) == {False}
+    # "Bye <name>." names no language, fails every case (the default assertion is on language),
+    # except Di's: its threshold 0.5 is met by not-contains Zed (score 1) beside icontains (0), as in promptfoo
+    greet = verdicts[("greet-2", "echo")]
+    assert greet.pop("Di") is True and set(greet.values()) == {False}
     # the fake model answers "Bonjour <name> !": no "French" in it either, except Hal's check is "german"
-    assert set(verdicts[("chat", "fake")].values()) == {False}
+    chat_fake = verdicts[("chat", "fake")]
+    assert chat_fake.pop("Di") is True and set(chat_fake.values()) == {False}
     assert fake_openai.count(model="gpt-test") == 9
     chat_echo = verdicts[("chat", "echo")]  # the echoed chat is JSON: holds the names and "French"
     assert chat_echo["Ivy"] is False and chat_echo["Ada"] is True  # starts-with "Say" fails on JSON

@@ -5,9 +5,11 @@ score in [0, 1] for scored types such as ``similar``, ``levenshtein``, ``llm-rub
 the limit itself for ``latency`` and ``cost``), ``description``, plus the keys a type declares
 (``provider``/``model`` for ``llm-rubric``).
 
-In ``value`` (a string, or strings inside a list or mapping) the exact placeholders
-``{{ expected }}`` and ``{{ vars.<name> }}`` (spaces optional) are replaced; a string that is only a
-placeholder takes the raw value (a list stays a list). No Jinja is involved.
+``metric`` names a score to aggregate over the suite (see the eval report's ``named_metrics``).
+
+In ``value`` (a string, or strings inside a list or mapping) templates are rendered with the
+case's variables and ``expected`` in the prompts' sandbox (:mod:`.values`); a string that is only
+one reference takes the raw value (a list stays a list).
 """
 
 from __future__ import annotations
@@ -15,16 +17,15 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .base import AssertionType, Check, GradeContext, GradeError, GradeResult
 from .registry import assertion_types, lookup, registry
 from .transforms import apply_transform, compile_transform
+from .values import check_templates, has_template, render_value, uses_name
 
-COMMON_KEYS = frozenset({"type", "value", "weight", "threshold", "description", "transform"})
-_PLACEHOLDER = re.compile(r"\{\{\s*(expected|vars\.([A-Za-z_][A-Za-z0-9_]*))\s*\}\}")
+COMMON_KEYS = frozenset({"type", "value", "weight", "threshold", "description", "transform", "metric"})
 _EPSILON = 1e-9  # scores like 1 - 1/5 must meet a threshold of 0.8
 
 
@@ -45,28 +46,13 @@ def _number(value: Any) -> bool:
 
 
 def has_placeholder(value: Any) -> bool:
-    """Whether ``value`` (or anything inside it) uses ``{{ expected }}`` or ``{{ vars.x }}``."""
-    if isinstance(value, str):
-        return bool(_PLACEHOLDER.search(value))
-    if isinstance(value, (list, tuple)):
-        return any(has_placeholder(v) for v in value)
-    if isinstance(value, dict):
-        return any(has_placeholder(v) for v in value.values())
-    return False
+    """Whether ``value`` (or anything inside it) is a template (``{{ ... }}`` or ``{% ... %}``)."""
+    return has_template(value)
 
 
 def references_expected(spec: dict[str, Any]) -> bool:
-    """Whether an assertion's value uses ``{{ expected }}``."""
-    def walk(value: Any) -> bool:
-        if isinstance(value, str):
-            return any(m.group(1) == "expected" for m in _PLACEHOLDER.finditer(value))
-        if isinstance(value, (list, tuple)):
-            return any(walk(v) for v in value)
-        if isinstance(value, dict):
-            return any(walk(v) for v in value.values())
-        return False
-
-    return isinstance(spec, dict) and walk(spec.get("value"))
+    """Whether an assertion's value reads ``expected``."""
+    return isinstance(spec, dict) and uses_name(spec.get("value"), "expected")
 
 
 def _check_value_kind(atype: AssertionType, value: Any) -> None:
@@ -104,6 +90,9 @@ def validate_assertion(spec: Any) -> None:
         raise ValueError(f"'{type_name}' does not take key(s) {', '.join(unknown)} (allowed: {allowed})")
     if "transform" in spec:
         compile_transform(spec["transform"])  # a ValueError naming the expression
+    if "metric" in spec and not (isinstance(spec["metric"], str) and spec["metric"].strip()):
+        raise ValueError(f"'{type_name}' metric must be a name (a non-empty string), got {spec['metric']!r}")
+    check_templates(spec.get("value"))  # a ValueError naming the broken template
     if "weight" in spec and not (_number(spec["weight"]) and spec["weight"] >= 0):
         raise ValueError(f"'{type_name}' weight must be a number ≥ 0, got {spec['weight']!r}")
     value, threshold = spec.get("value"), spec.get("threshold")
@@ -134,36 +123,8 @@ def validate_assertion(spec: Any) -> None:
 # -- substitution -----------------------------------------------------------------------------
 
 def substitute(value: Any, expected: Any = None, variables: dict[str, Any] | None = None) -> Any:
-    """Replace ``{{ expected }}`` and ``{{ vars.x }}`` in ``value``; raises GradeError when one is missing."""
-    if isinstance(value, list):
-        return [substitute(v, expected, variables) for v in value]
-    if isinstance(value, dict):
-        return {k: substitute(v, expected, variables) for k, v in value.items()}
-    if not isinstance(value, str) or "{{" not in value:
-        return value
-
-    def resolve(match: re.Match[str]) -> Any:
-        if match.group(1) == "expected":
-            if expected is None:
-                raise GradeError("the assertion uses {{ expected }} but the case has no expected value")
-            return expected
-        name = match.group(2)
-        if variables is None or name not in variables:
-            raise GradeError(f"the assertion uses {{{{ vars.{name} }}}} but the case has no variable '{name}'")
-        return variables[name]
-
-    whole = _PLACEHOLDER.fullmatch(value.strip())
-    if whole:
-        return resolve(whole)
-    return _PLACEHOLDER.sub(lambda m: _text(resolve(m)), value)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
+    """``value`` with its templates rendered (see :mod:`.values`); raises GradeError when one cannot be."""
+    return render_value(value, expected, variables)
 
 
 # -- shorthand: expected ----------------------------------------------------------------------
@@ -182,18 +143,18 @@ def expected_assertion(prompt_asserts: list[dict[str, Any]], expected: Any) -> l
 
 def case_specs(prompt_asserts: list[dict[str, Any]] | None, case_asserts: list[dict[str, Any]] | None,
                expected: Any) -> list[dict[str, Any]]:
-    """The assertions a case is graded with.
+    """The assertions a case is graded with (the rule the README documents):
 
-    The case's own assertions, then the prompt's defaults: those that do not use ``{{ expected }}``
-    always, those that do only when the case has an expected value. When the case has an
-    expected value that none of these uses, ``equals`` on it is added, so an expected value is
-    never silently ignored.
+    1. a case with assertions of its own runs exactly those (a suite's ``defaults: assert`` are
+       part of them, as in promptfoo's ``defaultTest``);
+    2. otherwise the prompt's default ``assert`` (those that read ``expected`` only when the case
+       has one);
+    3. ``equals`` on ``expected`` only when neither exists and the case has an expected value.
     """
-    specs = [dict(spec) for spec in (case_asserts or [])]
-    for spec in prompt_asserts or []:
-        if not references_expected(spec) or expected is not None:
-            specs.append(dict(spec))
-    if expected is not None and not any(references_expected(spec) for spec in specs):
+    if case_asserts:
+        return [dict(spec) for spec in case_asserts]
+    specs = [dict(spec) for spec in (prompt_asserts or []) if not references_expected(spec) or expected is not None]
+    if not specs and expected is not None:
         specs.append(dict(EQUALS_EXPECTED))
     return specs
 
@@ -246,6 +207,8 @@ async def _grade_one(spec: Any, output: str, expected: Any, variables: dict[str,
         component["threshold"] = threshold
     if isinstance(spec, dict) and spec.get("description"):
         component["description"] = spec["description"]
+    if isinstance(spec, dict) and spec.get("metric"):
+        component["metric"] = spec["metric"]
     return component
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from .._util.fmt import usd
 from . import common
+from .metrics_table import print_named_metrics
 
 #: failing cases shown per prompt × model (the rest are counted; the reports list them all)
 MAX_FAILURES = 10
@@ -30,6 +31,7 @@ def print_summary(report) -> None:
     if not any(r[-1] for r in rows):
         columns, rows = columns[:-1], [r[:-1] for r in rows]
     _table(columns, rows, numeric=set(columns[2:7]))
+    print_named_metrics(report)
     note = f"{report.calls} calls, {report.cached} cached, {report.duration_s:.1f} s"
     if report.calls_s:
         note += f" ({report.calls_s:.1f} s of calls after start-up)"

@@ -36,6 +36,7 @@ class CaseResult:
     completion_tokens: int | None = None
     cost_usd: float | None = None
     tags: list[str] = field(default_factory=list)
+    assertions: list[dict[str, Any]] | None = None  # what :func:`ran` keeps of each assertion graded
 
     def to_dict(self) -> dict[str, Any]:
         # shallow on purpose: dataclasses.asdict deep-copies every value, which was the largest
@@ -72,6 +73,7 @@ class ModelSummary:
     pass_hat_k: float | None = None
     consistency: float | None = None
     classification: dict[str, Any] | None = None
+    named_metrics: dict[str, dict[str, Any]] | None = None  # `metric:` on assertions, see named_metrics()
     run_id: int | None = None
     ref: str | None = None
     results: list[CaseResult] = field(default_factory=list)
@@ -86,7 +88,7 @@ class ModelSummary:
         out["results"] = [
             {"case_id": r.case_id, "repeat_index": r.repeat_index, "vars": r.vars, "expected": r.expected,
              "output": r.output, "pass": r.passed, "score": r.score, "reason": r.reason, "cached": r.cached,
-             "error": r.error, "latency_ms": r.latency_ms}
+             "error": r.error, "latency_ms": r.latency_ms, "assertions": r.assertions}
             for r in ordered
         ]
         return out
@@ -112,6 +114,7 @@ def summarize(results: list[CaseResult], *, prompt: str, version: str, model: st
         completion_tokens=sum(r.completion_tokens or 0 for r in results),
         cached=sum(1 for r in results if r.cached), repeat=repeat, results=results,
     )
+    summary.named_metrics = named_metrics(results)
     if repeat > 1:
         by_case: dict[str, list[CaseResult]] = {}
         for r in results:
@@ -124,6 +127,27 @@ def summarize(results: list[CaseResult], *, prompt: str, version: str, model: st
         if pairs:
             summary.classification = stats.classification_report(pairs, labels=labels)
     return summary
+
+
+def ran(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Which assertions a case ran, as the results keep them: type, pass, score, weight, and
+    metric, threshold and error when there are."""
+    keep = ("type", "passed", "score", "weight", "metric", "threshold", "error")
+    return [{k: c[k] for k in keep if k in c and (k != "error" or c[k])} for c in components]
+
+
+def named_metrics(results: list[CaseResult]) -> dict[str, dict[str, Any]] | None:
+    """Per ``metric:`` name over the results: assertions graded, passed, pass rate and mean score
+    (promptfoo's named scores). None when no assertion names a metric."""
+    acc: dict[str, list[tuple[bool, float]]] = {}
+    for r in results:
+        for a in r.assertions or ():
+            if a.get("metric"):
+                acc.setdefault(str(a["metric"]), []).append((bool(a.get("passed")), float(a.get("score") or 0.0)))
+    if not acc:
+        return None
+    return {name: {"total": len(v), "passed": sum(p for p, _ in v), "pass_rate": round(sum(p for p, _ in v) / len(v), 6),
+                   "score": round(sum(s for _, s in v) / len(v), 6)} for name, v in sorted(acc.items())}
 
 
 def _label_of(result: CaseResult, labels: list[str]) -> str:

@@ -30,7 +30,7 @@ from ..providers.toolcalls import output_text
 from ..store import EvalStore, open_for_eval
 from ..suites import Case, check_cases
 from .calls import call_with_retries, model_limits, secrets_of
-from .results import CaseResult, EvalReport, EvalTarget, Progress, PromptEval, summarize
+from .results import CaseResult, EvalReport, EvalTarget, Progress, PromptEval, ran, summarize
 from .workers import Dispatcher, worker_count
 
 
@@ -257,8 +257,10 @@ async def _grade(config: Config, job: _Job, response: dict | None, *, cached: bo
                              latency_ms=result.latency_ms, cost_usd=result.cost_usd,
                              ctx=GradeContext(root=config.root, config=config, tool_calls=tool_calls,
                                               finish_reason=response.get("finish_reason"),
-                                              tools=prompt.params.get("tools")))
+                                              tools=prompt.params.get("tools")),
+                             case_threshold=getattr(case, "threshold", None))
         result.passed, result.score, result.reason = graded.passed, graded.score, graded.reason
+        result.assertions = ran(graded.components)
     except Exception as exc:  # an assertion bug must not end the eval
         result.passed, result.score, result.reason = False, 0.0, f"grading failed: {type(exc).__name__}: {exc}"
     return result
@@ -281,7 +283,8 @@ def _from_row(row) -> CaseResult:
                       repeat_index=row.repeat_index, vars=row.vars or {}, expected=row.expected, output=row.output,
                       passed=row.passed, score=row.score, reason=row.reason or "", error=row.error, cached=row.cached,
                       latency_ms=row.latency_ms, prompt_tokens=row.prompt_tokens,
-                      completion_tokens=row.completion_tokens, cost_usd=row.cost_usd)
+                      completion_tokens=row.completion_tokens, cost_usd=row.cost_usd,
+                      assertions=getattr(row, "assertions", None))
 
 
 class _Writer:

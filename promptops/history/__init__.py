@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import NotFoundError, SuiteError
 from ..prompts import Prompt
+from ..fileref import Files
 from ..suites import SUITE_SUFFIXES, Case, load_suite, parse_suite_texts
 from .changes import Change, Changes
 from .git import GitObject, GitRepo
@@ -154,7 +155,7 @@ class History:
                              hint="add 'suite: datasets/<name>' to its front matter")
         suite = posixpath.normpath(prompt.suite)
         if ref is None:
-            return load_suite(self.root / suite)
+            return load_suite(self.root / suite, root=self.root)
         obj = self.git.object_at(self.git.rev_parse(ref), suite)
         if obj is None:
             raise SuiteError(f"suite path does not exist at '{ref}'", where=suite,
@@ -166,7 +167,14 @@ class History:
                             if posixpath.splitext(name)[1] in SUITE_SUFFIXES), key=lambda x: x[0])
             if not blobs:
                 raise SuiteError(f"suite folder holds no .jsonl, .yaml or .csv file at '{ref}'", where=suite)
-        return parse_suite_texts([(path, self.git.read_blob(sha)) for path, sha in blobs])
+        commit = self.git.rev_parse(ref)
+
+        def read(rel: str) -> str | None:  # file:// references, as they were at the ref
+            sha = self.git.blob_at(commit, rel)
+            return None if sha is None else self.git.read_blob(sha)
+
+        return parse_suite_texts([(path, self.git.read_blob(sha)) for path, sha in blobs],
+                                 files=Files(self.root, read=read))
 
     # ------------------------------------------------------------------ changed prompts
 

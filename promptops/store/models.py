@@ -137,6 +137,9 @@ class EvalResult(SQLModel, table=True):
     completion_tokens: int | None = None
     cost_usd: float | None = None
     created_at: datetime = _time()
+    # 0003: the assertions the case ran (type, passed, score, weight, metric), so a report read
+    # back from the store says which ones; None on rows written before
+    assertions: list[dict[str, Any]] | None = Field(default=None, sa_type=_json(True), nullable=True)
 
 
 class CacheEntry(SQLModel, table=True):

@@ -19,7 +19,7 @@ KEY_SCOPES = ("read", "write", "admin")
 # The newest migration's revision (tests/test_store.py checks it against Alembic's own head). A
 # database already there is opened without importing Alembic at all, which keeps a fully cached
 # eval, and every other command that only reads, fast.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 # Rows per executemany and keys per ``IN (...)``: well under SQLite's 32,766 bound parameters.
 BATCH = 500
@@ -46,6 +46,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "repeat_index": "int", "vars": "json", "expected": "json?", "output": "str", "passed": "bool",
     "score": "float", "reason": "str", "error": "str", "cached": "bool", "latency_ms": "float",
     "prompt_tokens": "int", "completion_tokens": "int", "cost_usd": "float", "created_at": "time",
+    "assertions": "json?",
 }
 CACHE_COLUMNS: dict[str, str] = {"key": "str", "model": "str", "response": "json", "created_at": "time"}
 
@@ -53,7 +54,7 @@ RESULT_KEY = ("run_id", "model", "case_id", "repeat_index")
 RESULT_DEFAULTS: dict[str, Any] = {
     "repeat_index": 0, "vars": {}, "expected": None, "output": None, "passed": None, "score": None,
     "reason": "", "error": None, "cached": False, "latency_ms": None, "prompt_tokens": None,
-    "completion_tokens": None, "cost_usd": None,
+    "completion_tokens": None, "cost_usd": None, "assertions": None,
 }
 RESULT_REQUIRED = ("run_id", "prompt", "version", "model", "case_id")
 
