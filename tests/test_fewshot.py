@@ -137,3 +137,44 @@ def test_similar_with_the_embedded_model(tmp_path: Path) -> None:
     prompt = load_prompt(_project(tmp_path, k=1), root=tmp_path)
     messages = prompt.render({"text": "The screenplay was terrible"})
     assert messages[1]["content"] == "Awful script" and messages[2]["content"] == "negative"
+
+
+def test_the_server_and_the_gateway_serve_the_turns(git_project: Path, fake_openai) -> None:
+    from fastapi.testclient import TestClient
+
+    from promptops.project import Project
+    from promptops.server import create_app
+    from promptops.testing.project import git
+
+    root = git_project
+    (root / "prompts").rename(root / "p0")
+    _project_in(root)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "sent")
+    seen = []
+    fake_openai.configure(rules=lambda model, messages: seen.append(messages) or "negative")
+    project = Project.load(root)
+    try:
+        client = TestClient(create_app(project, store=project.store, cache_ttl=0))
+        version = load_prompt(root / "prompts" / "sent.prompt", root=root).version
+        body = client.post("/v1/prompts/sent/render", json={"variables": {"text": "dreadful film"},
+                                                             "version": version}).json()
+        assert [m["role"] for m in body["messages"]][-3:] == ["user", "assistant", "user"]
+        answer = client.post("/v1/chat/completions", json={"model": f"prompt:sent@{version}", "messages": [],
+                                                           "variables": {"text": "dreadful film"}},
+                             headers={"Authorization": f"Bearer {project.store.create_api_key('write', 't')[0]}"})
+        assert answer.status_code == 200, answer.text
+        assert seen and [m["role"] for m in seen[-1]] == [m["role"] for m in body["messages"]]
+    finally:
+        project.close()
+
+
+def _project_in(root: Path) -> None:
+    (root / "prompts").mkdir()
+    data = "".join(json.dumps({"vars": {"text": t}, "expected": e}) + "\n" for t, e in ROWS)
+    (root / "datasets" / "ex.jsonl").write_text(data)
+    sha = hashlib.sha256(data.encode()).hexdigest()
+    (root / "prompts" / "sent.prompt").write_text(
+        "---\nname: sent\nmodel: fake/a\ninput: {text: string}\n"
+        f"fewshot: {{from: datasets/ex.jsonl, k: 2, select: similar, sha256: {sha}}}\n"
+        "---\nsystem:\nSay positive or negative.\nuser:\n{{ text }}\n")
