@@ -131,3 +131,22 @@ def test_examples_that_do_not_fit_the_inputs_name_file_and_line(git_project: Pat
     finally:
         project.close()
     assert exc.value.where.endswith("train.jsonl:21")
+
+
+def test_logged_calls_with_feedback_are_training_data(git_project: Path, fake_openai) -> None:
+    fake_openai.configure(rules=rules(1))
+    project = Project.load(git_project)
+    try:
+        store = project.store
+        for i, (country, city) in enumerate(OTHER.items()):
+            call = store.log_call(prompt="capital", version="v0", model="fake/a", variables={"country": country},
+                                  messages=[], output="Atlantis" if i % 2 else city, latency_ms=1.0, cost_usd=0.0)
+            store.add_feedback(call.id, **({"correction": city} if i % 2 else {"label": "good"}))
+        bad = store.log_call(prompt="capital", version="v0", model="fake/a", variables={"country": "Narnia"},
+                             messages=[], output="x", latency_ms=1.0, cost_usd=0.0)
+        store.add_feedback(bad.id, label="bad")  # rated bad without a correction: not an example
+        result = optimize(project, "capital", "logged", write=False)
+    finally:
+        project.close()
+    assert result.source == "logged calls of capital" and result.train + result.val == len(OTHER)
+    assert result.best.accuracy == 1.0 and result.written is None
