@@ -40,6 +40,8 @@ SELECT = ("similar", "random", "fixed")
 KEYS = {"from", "k", "select", "sha256"}
 _lock = threading.Lock()
 _embeddings: dict[str, list[list[float]]] = {}
+_files: dict[tuple[str, int, int], tuple[str, list["Example"]]] = {}  # (path, mtime, size) -> (sha256, examples)
+_turns: dict[tuple[str, str], list[str]] = {}  # (prompt hash, pool key) -> the examples' user turns
 _embedder: Callable[[list[str]], list[list[float]]] | None = None
 _embedder_name = "all-MiniLM-L6-v2"
 
@@ -73,7 +75,10 @@ class FewShot:
 
     def choose(self, prompt: Any, values: dict[str, Any], text: str) -> list[tuple[str, Example]]:
         examples = self.examples()
-        users = _user_turns(prompt, examples)
+        key = (prompt.hash, self.pool_key())
+        users = _turns.get(key) if prompt.hash else None
+        if users is None or len(users) != len(examples):
+            users = _turns[key] = _user_turns(prompt, examples)
         keep = [i for i, ex in enumerate(examples)
                 if users[i] != text and {k: values.get(k) for k in ex.vars} != ex.vars]
         if self.select == "fixed":
@@ -94,6 +99,10 @@ class FewShot:
             return list(self.pool)
         path = self._file()
         try:
+            st = path.stat()
+            cached = _files.get((str(path), st.st_mtime_ns, st.st_size))
+            if cached is not None and cached[0] == self.sha256:
+                return list(cached[1])
             data = path.read_bytes()
         except FileNotFoundError:
             raise RenderError(f"fewshot dataset '{self.path}' is missing", where=self.where,
@@ -103,7 +112,9 @@ class FewShot:
             raise RenderError(f"fewshot dataset '{self.path}' changed under this version: it pins sha256 "
                               f"{self.sha256[:12]}…, the file has {digest[:12]}…", where=self.where,
                               hint=f"restore the dataset, or write a new version with sha256: {digest}")
-        return read_examples(data.decode("utf-8"), self.path)
+        examples = read_examples(data.decode("utf-8"), self.path)
+        _files[(str(path), st.st_mtime_ns, st.st_size)] = (digest, examples)
+        return list(examples)
 
     def pool_key(self) -> str:
         if self.pool is None:
