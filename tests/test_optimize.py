@@ -150,3 +150,17 @@ def test_logged_calls_with_feedback_are_training_data(git_project: Path, fake_op
         project.close()
     assert result.source == "logged calls of capital" and result.train + result.val == len(OTHER)
     assert result.best.accuracy == 1.0 and result.written is None
+
+
+def test_the_current_version_wins_a_tie_and_nothing_is_written(git_project: Path, fake_openai) -> None:
+    fake_openai.configure(rules=rules(0))  # always right: bootstrap finds demos, nothing beats the current version
+    before = (git_project / "prompts" / "capital.prompt").read_text()
+    project = Project.load(git_project)
+    try:
+        result = optimize(project, "capital", _train(git_project), ks=(4,))
+    finally:
+        project.close()
+    assert "static-bootstrap-4" in [s.name for s in result.scored]
+    assert result.best.name == "current" and result.written is None
+    assert (git_project / "prompts" / "capital.prompt").read_text() == before
+    assert not (git_project / "datasets" / "capital.fewshot.jsonl").exists()
