@@ -52,6 +52,21 @@ def check_messages(value: Any, name: str) -> list[dict[str, Any]]:
     return out
 
 
+# A prompt file arrives through a pull request: were it able to name the endpoint or the
+# credentials, it could send the configured API key to a server of its author's choosing.
+_ENDPOINT_PARAMS = frozenset({
+    "api_base", "base_url", "api_url", "endpoint", "url", "api_key", "api_version", "organization", "project",
+    "headers", "extra_headers", "custom_llm_provider", "azure_ad_token", "azure_ad_token_provider",
+    "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_profile_name", "aws_role_name",
+    "vertex_credentials", "vertex_project", "vertex_location", "client", "litellm_params"})
+_ENDPOINT_WORDS = ("secret", "password", "credential", "api_key", "access_key", "auth")
+
+
+def _is_endpoint_param(key: str) -> bool:
+    lowered = key.lower().replace("-", "_")
+    return lowered in _ENDPOINT_PARAMS or any(word in lowered for word in _ENDPOINT_WORDS)
+
+
 def _tool(tool: Any, where: str) -> dict[str, Any]:
     if isinstance(tool, dict) and tool.get("type", "function") == "function" and isinstance(tool.get("function"), dict):
         function = tool["function"]

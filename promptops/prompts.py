@@ -32,7 +32,8 @@ from ._util import yamlsafe
 from .fileref import suite_path
 from .templating import compile_template, environment, render_bounded
 from .assertions import validate_assertion
-from .chat import PLACEHOLDER_RE, call_settings, check_messages
+from . import fewshot as _fewshot
+from .chat import PLACEHOLDER_RE, _is_endpoint_param, call_settings, check_messages
 from .errors import PromptFileError, RenderError
 
 ROLES = ("system", "user", "assistant")
@@ -53,6 +54,7 @@ FRONT_KEYS = {
     "tools": "OpenAI function schemas the model may call",
     "tool_choice": "auto, none, required, or a tool's name",
     "response_format": "structured output: {type: json_object}, json_schema, or a JSON schema",
+    "fewshot": "dynamic few-shot: {from: <dataset>, k: 4, select: similar|random|fixed, sha256: ...}",
 }
 INPUT_TYPES = {
     "string": (str,),
@@ -106,6 +108,7 @@ class Prompt:
     escalate: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     hash: str = ""
+    fewshot: Any = None  # a promptops.fewshot.FewShot: example turns inserted at render time
 
     @property
     def version(self) -> str:
@@ -134,7 +137,7 @@ class Prompt:
                 raise RenderError(f"{type(exc).__name__}: {exc}", where=f"{self.source}:{section.line}",
                                   hint="check the variables passed and the template") from None
             messages.append({"role": section.role, "content": text.strip()})
-        return messages
+        return self.fewshot.insert(self, values, messages) if self.fewshot is not None else messages
 
     def to_text(self) -> str:
         """A canonical text form of the prompt (used for diffs and display)."""
@@ -227,6 +230,7 @@ def parse_prompt(text: str, *, source: str = "<prompt>", root: Path | None = Non
     if root is not None and prompt.suite and not (Path(root) / prompt.suite).exists():
         raise PromptFileError(f"suite path '{prompt.suite}' does not exist", where=f"{source}:{key_lines.get('suite', 1)}",
                               hint="create the suite or fix the 'suite' path (relative to the project root)")
+    prompt.fewshot = _fewshot.parse(front.get("fewshot"), f"{source}:{key_lines.get('fewshot', 2)}", root)
     prompt.hash = content_hash(front, sections)
     return prompt
 
@@ -291,21 +295,6 @@ def _parse_body(lines: list[str], first_line: int, source: str) -> list[Section]
                               where=f"{source}:{sections[-1].line - 1}",
                               hint="few-shot turns go user, assistant, ..., then a final user section")
     return sections
-
-
-# A prompt file arrives through a pull request: were it able to name the endpoint or the
-# credentials, it could send the configured API key to a server of its author's choosing.
-_ENDPOINT_PARAMS = frozenset({
-    "api_base", "base_url", "api_url", "endpoint", "url", "api_key", "api_version", "organization", "project",
-    "headers", "extra_headers", "custom_llm_provider", "azure_ad_token", "azure_ad_token_provider",
-    "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_profile_name", "aws_role_name",
-    "vertex_credentials", "vertex_project", "vertex_location", "client", "litellm_params"})
-_ENDPOINT_WORDS = ("secret", "password", "credential", "api_key", "access_key", "auth")
-
-
-def _is_endpoint_param(key: str) -> bool:
-    lowered = key.lower().replace("-", "_")
-    return lowered in _ENDPOINT_PARAMS or any(word in lowered for word in _ENDPOINT_WORDS)
 
 
 def _num(front: dict, key: str, key_lines: dict, source: str) -> float | None:

@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "jobs": ("jobs_cmd", "Fine-tune jobs: list, show, cancel, resume."),
     "compare": ("compare_cmd", "Two versions or models of a prompt side by side, paired on the same suite cases "
                                "(McNemar)."),
+    "optimize": ("optimize_cmd", "Search few-shot sets, dynamic few-shot and rewrites on a validation split; write "
+                                 "the best as a new version."),
     "import": ("import_cmd", "Import suites written for other tools (promptfoo) as prompts, datasets and models."),
 }
 _LOADED: dict[str, Any] = {}  # module name -> the click group of its commands

@@ -107,7 +107,7 @@ class Changes:
 
         def at_head(path: str) -> Parsed:
             if head_sha is None:
-                return parse_text((files.root / path).read_text(encoding="utf-8", errors="replace"), path)
+                return parse_text((files.root / path).read_text(encoding="utf-8", errors="replace"), path, files.root)
             return self.versions.parse_blob(git.object_at(head_sha, path).sha, path, head_sha[:7])
 
         def at_base(path: str) -> Parsed:

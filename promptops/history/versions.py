@@ -7,7 +7,9 @@ long-lived History (the server's) reads each blob and each log once.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
 from ..errors import NotFoundError, PromptopsError
 from ..prompts import Prompt, parse_prompt
 from .git import GitRepo
@@ -41,12 +43,15 @@ class VersionInfo:
         return self.commits[0].sha if self.commits else None
 
 
-def parse_text(text: str, source: str) -> Parsed:
-    """Parse prompt text; a parse error is returned, not raised."""
+def parse_text(text: str, source: str, root: Path | None = None) -> Parsed:
+    """Parse prompt text; a parse error is returned, not raised. ``root``: where a ``fewshot``
+    dataset is read at render time (its hash is pinned in the text)."""
     try:
         prompt = parse_prompt(text, source=source, expected_name=None)
     except PromptopsError as exc:
         return None, exc.one_line(), hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if prompt.fewshot is not None and root is not None:
+        prompt.fewshot = replace(prompt.fewshot, root=Path(root))
     return prompt, None, prompt.hash
 
 
@@ -63,7 +68,7 @@ class Versions:
         """The parsed content of a blob (``path@short`` names it in errors); cached by blob sha."""
         key = (blob_sha, path)
         if key not in self._parsed:
-            self._parsed[key] = parse_text(self.git.read_blob(blob_sha), f"{path}@{short}")
+            self._parsed[key] = parse_text(self.git.read_blob(blob_sha), f"{path}@{short}", self.files.root)
         return self._parsed[key]
 
     def log(self, name: str) -> list[LogEntry]:
@@ -111,7 +116,7 @@ class Versions:
             blob = self.git.blob_at(head, rel) if head else None
             if blob is not None:
                 head_hash = self.parse_blob(blob, rel, head[:7])[2]
-            prompt, error, digest = parse_text(text, rel)
+            prompt, error, digest = parse_text(text, rel, self.files.root)
             if digest != head_hash:
                 ordered.insert(0, VersionInfo(version=digest[:12], hash=digest, working_tree=True,
                                               error=error, prompt=prompt))
