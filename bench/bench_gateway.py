@@ -4,11 +4,12 @@ load, sent (a) straight to the fake OpenAI-compatible server and (b) through pro
 call the fake server through litellm, log the call in SQLite, answer), side by side in one run.
 
     HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True .venv/bin/python bench/bench_gateway.py \
-        [--clients 50] [--duration 10] [--latency 0.05] [--out bench/out/gateway.json]
+        [--clients 50] [--duration 10] [--latency 0.05] [--workers 1,2] [--out bench/out/gateway.json]
 
 Each of the fake server, the promptops server (uvicorn, one worker, access log off) and the load
 generator (aiohttp, ``--clients`` concurrent clients, each sending its next request when
-its last one is answered) is its own process. A third row is the application calling the fake
+its last one is answered) is its own process. ``--workers 1,2``: one gateway row per number of
+uvicorn worker processes (``promptops serve --workers N``), each its own server on the one database. A third row is the application calling the fake
 server through ``litellm.acompletion`` itself, in one process: litellm's own cost per call, which
 the gateway pays too (it calls the model through litellm).
 """
@@ -77,7 +78,7 @@ def build_project(root: Path, fake_url: str) -> None:
 def wait_for(url: str, proc: subprocess.Popen) -> None:
     import httpx
 
-    deadline = time.time() + 60
+    deadline = time.time() + 240  # worker processes start slowly on a loaded machine
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{url}: the server exited")
@@ -89,12 +90,18 @@ def wait_for(url: str, proc: subprocess.Popen) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-def serve(root: str, port: int) -> None:
+def serve(root: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
     from promptops.config import load_config
     from promptops.server import create_app
+    from promptops.server.app import WORKER_ROOT_ENV
 
+    if workers > 1:  # as `promptops serve --workers N` runs them
+        os.environ[WORKER_ROOT_ENV] = root
+        uvicorn.run("promptops.server.app:worker_app", factory=True, workers=workers, host="127.0.0.1", port=port,
+                    log_level="warning", access_log=False)
+        return
     app = create_app(load_config(Path(root)), warm_providers=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -139,11 +146,15 @@ async def _load(url: str, body: dict, duration: float, clients: int, key: str | 
             nonlocal errors
             while time.perf_counter() < stop:
                 start = time.perf_counter()
-                async with session.post(url, data=payload) as r:
-                    await r.read()
-                    if r.status != 200:
-                        errors += 1
-                        continue
+                try:
+                    async with session.post(url, data=payload) as r:
+                        await r.read()
+                        if r.status != 200:
+                            errors += 1
+                            continue
+                except (aiohttp.ClientError, asyncio.TimeoutError):  # counted, not fatal to the run
+                    errors += 1
+                    continue
                 latencies.append((time.perf_counter() - start) * 1000.0)
 
         start = time.perf_counter()
@@ -155,7 +166,7 @@ async def _load(url: str, body: dict, duration: float, clients: int, key: str | 
 def load(url: str, body: dict, duration: float, clients: int, key: str | None = None) -> dict:
     out = subprocess.run([sys.executable, __file__, "--load", url, "--body", json.dumps(body), "--key", key or "",
                           "--duration", str(duration), "--clients", str(clients)],
-                         capture_output=True, text=True, check=True).stdout
+                         stdout=subprocess.PIPE, text=True, check=True).stdout  # its errors show
     return json.loads(out)
 
 
@@ -176,14 +187,16 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--latency", type=float, default=0.05, help="the fake server's answer time, seconds")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--workers", default="1", help="gateway rows: uvicorn worker counts, comma-separated")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--body", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
     if args.serve:
-        serve(args.serve, args.port)
+        serve(args.serve, args.port, workers[0])
         return
     if args.load:
         print(json.dumps(asyncio.run(_load(args.load, json.loads(args.body), args.duration, args.clients,
@@ -206,37 +219,45 @@ def main() -> None:
             from promptops.store import open_store
 
             key, _ = open_store(load_config(root)).create_api_key("write", "bench")
-            port = free_port()
-            procs.append(subprocess.Popen([sys.executable, __file__, "--serve", str(root), "--port", str(port)]))
-            gateway = f"http://127.0.0.1:{port}"
-            wait_for(gateway + "/health", procs[-1])
+            gateways = []
+            for n in workers:
+                port = free_port()
+                procs.append(subprocess.Popen([sys.executable, __file__, "--serve", str(root), "--port", str(port),
+                                               "--workers", str(n)]))
+                gateways.append((n, f"http://127.0.0.1:{port}"))
+                wait_for(gateways[-1][1] + "/health", procs[-1])
             messages = parse_prompt(PROMPT).render(VARS)
             direct_body = {"model": "gpt", "messages": messages, "temperature": 0.2, "max_tokens": 200}
             gateway_body = {"model": "prompt:support-reply", "messages": [], "variables": VARS}
-            # warm up both paths (litellm's import, connection pools), then measure them in turn
+            # warm up every path (litellm's import, connection pools), then measure them in turn
             load(f"{fake}/chat/completions", direct_body, 2.0, args.clients)
-            load(f"{gateway}/v1/chat/completions", gateway_body, 3.0, args.clients, key)
+            for _, gateway in gateways:
+                load(f"{gateway}/v1/chat/completions", gateway_body, 3.0, args.clients, key)
             load(fake, direct_body, 2.0, args.clients, "litellm")
             rows = [summary("direct to the fake server (aiohttp)", load(f"{fake}/chat/completions", direct_body,
-                                                                        args.duration, args.clients)),
-                    summary("through the gateway (prompt:support-reply)",
-                            load(f"{gateway}/v1/chat/completions", gateway_body, args.duration, args.clients, key)),
-                    summary("direct to the fake server through litellm.acompletion, 1 process",
-                            load(fake, direct_body, args.duration, args.clients, "litellm"))]
+                                                                        args.duration, args.clients))]
+            rows += [summary(f"through the gateway (prompt:support-reply), {n} worker{'s' if n > 1 else ''}",
+                             load(f"{gateway}/v1/chat/completions", gateway_body, args.duration, args.clients, key))
+                     for n, gateway in gateways]
+            rows.append(summary("direct to the fake server through litellm.acompletion, 1 process",
+                                load(fake, direct_body, args.duration, args.clients, "litellm")))
             logged = len(open_store(load_config(root)).list_calls(limit=1_000_000))
     finally:
         for proc in procs:
             proc.terminate()
             proc.wait(10)
-    direct, through, _ = rows
+    direct, through = rows[0], rows[1]
     print(f"\n### Gateway vs direct ({args.clients} concurrent clients, {args.duration:g} s each, fake server answers "
-          f"in {args.latency * 1000:g} ms, uvicorn 1 worker, {os.cpu_count()} CPUs)\n")
+          f"in {args.latency * 1000:g} ms, {os.cpu_count()} CPUs)\n")
     print("| path | requests | errors | p50 | p99 | requests/s |\n|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['what']} | {r['requests']:,} | {r['errors']} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms "
               f"| {r['rps']:,.0f} |")
-    print(f"\nadded by the gateway: p50 {through['p50_ms'] - direct['p50_ms']:+.1f} ms, "
-          f"p99 {through['p99_ms'] - direct['p99_ms']:+.1f} ms; calls logged: {logged:,}")
+    for r in rows[1:-1]:
+        print(f"added by the gateway ({r['what'].rsplit(', ', 1)[-1]}): p50 {r['p50_ms'] - direct['p50_ms']:+.1f} ms, "
+              f"p99 {r['p99_ms'] - direct['p99_ms']:+.1f} ms")
+    print(f"calls logged: {logged:,}")
+    del through
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"rows": rows, "logged": logged, "clients": args.clients,

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from .. import deploy
+from ..deploy.canary import split_of
 from ..errors import PromptopsError
 from . import common
 
@@ -27,13 +28,16 @@ def promote(
     reason: str = typer.Option("", "--reason", help="Why; kept in the store and the git tag."),
     force: bool = typer.Option(False, "--force", help="Promote even below the eval gate (recorded)."),
     actor: Optional[str] = typer.Option(None, "--actor", help="Who (default: git user.name, then $USER)."),
+    canary: Optional[float] = typer.Option(None, "--canary", metavar="PERCENT",
+                                           help="Serve it to this percent of the label's traffic (sticky per "
+                                                "user), the current version the rest; see 'promptops canary'."),
 ) -> None:
     """Point an environment label at a prompt version, if its eval score passes the gate."""
 
     cfg = common.config()
     name = spec.partition("@")[0].strip()
     before = deploy.current(cfg, name, to)
-    row = deploy.promote(cfg, spec, to, model=model, reason=reason, force=force, actor=actor)
+    row = deploy.promote(cfg, spec, to, model=model, reason=reason, force=force, actor=actor, canary=canary)
     if before is not None and before.id == row.id:
         common.console().print(f"{name}@{to} already serves {row.version} on {row.model}; nothing changed",
                                markup=False)
@@ -41,8 +45,11 @@ def promote(
     score = "no eval" if row.score is None else common.pct(row.score)
     gate = "no threshold" if row.threshold is None else f"threshold {common.pct(row.threshold)}"
     forced = " (FORCED past the gate)" if row.forced else ""
+    split = "" if row.canary_percent is None else (
+        f" for {row.canary_percent:g}% of requests as a canary ({before.version} on {before.model} serves the rest)"
+        if before is not None else "")
     common.console().print(
-        f"{name}@{to} -> {row.version} on {row.model} (commit {(row.commit or '')[:10]}; score {score}, {gate})"
+        f"{name}@{to} -> {row.version} on {row.model}{split} (commit {(row.commit or '')[:10]}; score {score}, {gate})"
         f"{forced}; tag {deploy.tag_name(name, to)}; deployment #{row.id}", markup=False)
 
 
@@ -81,9 +88,19 @@ def deployments(
         return
     from rich.markup import escape  # table cells are rich markup; reasons and names are user text
 
-    common.table("current labels", ["prompt", "env", "version", "model", "score", "since", "by"],
-                 [[r.prompt, r.env, r.version, escape(r.model), common.pct(r.score), _when(r), escape(r.actor)]
-                  for r in current])
+    store = common.store()
+    splits = {r.id: split_of(store, r) for r in current if r.canary_percent is not None}
+    rows = []
+    for r in current:
+        if r.id in splits:
+            stable = splits[r.id].stable
+            rows.append([r.prompt, r.env, f"{stable.version} {100 - r.canary_percent:g}% | {r.version} "
+                         f"{r.canary_percent:g}% (canary)", escape(stable.model if stable.model == r.model
+                                                                     else f"{stable.model} | {r.model}"),
+                         common.pct(r.score), _when(r), escape(r.actor)])
+        else:
+            rows.append([r.prompt, r.env, r.version, escape(r.model), common.pct(r.score), _when(r), escape(r.actor)])
+    common.table("current labels", ["prompt", "env", "version", "model", "score", "since", "by"], rows)
     common.table("history (newest first)", ["#", "when", "prompt", "env", "version", "model", "score", "by", "reason"],
                  [[r.id, _when(r), r.prompt, r.env, r.version, escape(r.model), common.pct(r.score), escape(r.actor),
                    escape(" ".join(x for x in (_note(r), r.reason) if x))] for r in history])
@@ -96,6 +113,10 @@ def _when(row) -> str:
 def _note(row) -> str:
     if row.rollback_of is not None:
         return f"(rollback of #{row.rollback_of})"
+    if row.canary_percent is not None:
+        return f"(canary {row.canary_percent:g}%, rest on #{row.canary_base})"
+    if row.canary_end is not None:
+        return f"(finishes canary #{row.canary_end})"
     return "(FORCED)" if row.forced else ""
 
 

@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("deploy_cmd", "Return an environment label to the version and model it had before its latest move."),
     "deployments": ("deploy_cmd", "Current labels of every prompt and environment, and the full history of label "
                                   "moves."),
+    "canary": ("canary_cmd", "Compare a canary with the stable version on feedback; --promote finishes it, --abort "
+                             "rolls it back."),
     "serve": ("server_cmd", "Serve prompts, calls, feedback, evals and the dashboard over HTTP (docs at /docs)."),
     "view": ("view_cmd", "Open the dashboard on the local project database (loopback only, no API key)."),
     "escalate": ("escalate_cmd", "Find prompts that plateaued below their target; fine-tune a small model for "

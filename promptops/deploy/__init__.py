@@ -16,6 +16,10 @@ through: a label always names a commit, so git can show what was served (commit 
 
 The promoted content is also kept in the store (``prompt_versions``), so :func:`deployed_prompt`
 serves it from git at the deployment's commit, or from the store when git lacks it.
+
+A canary (:mod:`.canary`) is a promotion with ``canary=PERCENT``: the new row serves that share of
+the label's traffic, the stable deployment under it the rest, until ``canary.finish`` or
+``canary.abort`` (a rollback); no other promotion of the label is taken meanwhile.
 """
 
 from __future__ import annotations
@@ -92,15 +96,16 @@ def default_actor(config: Config) -> str:
     return actor_of(GitRepo(config.root))
 
 
-def deployed_prompt(config: Config, name: str, label: str = "production", *,
-                    store: Store | None = None) -> tuple[Prompt, Deployment]:
+def deployed_prompt(config: Config, name: str, label: str = "production", *, store: Store | None = None,
+                    deployment: Deployment | None = None) -> tuple[Prompt, Deployment]:
     """The content label ``label`` of ``name`` serves, with its deployment.
 
     Read from git at the deployment's commit (even after the working tree moved on), else from the
     content the store kept at promotion. :class:`NotFoundError` when the prompt or label is unknown.
+    ``deployment``: that row's content instead of the label's newest (the stable side of a canary).
     """
     store = _open(config, store)
-    row = store.current_deployment(name, label)
+    row = deployment if deployment is not None else store.current_deployment(name, label)
     if row is None:
         labels = sorted({d.env for d in store.deployment_history(prompt=name)})
         if labels:
@@ -132,12 +137,15 @@ class _Move:
 
 
 def promote(config: Config, spec: str, env: str, *, model: str | None = None, reason: str = "", force: bool = False,
-            actor: str | None = None, store: Store | None = None) -> Deployment:
+            actor: str | None = None, canary: float | None = None, store: Store | None = None) -> Deployment:
     """Point label ``env`` of a prompt at the version ``spec`` (``name@ref``) on ``model``.
 
     Raises :class:`GateError` when the version has no finished eval on that model, or scores
     below the threshold (unless ``force``), or is not committed. Promoting the version and model
     the label already has changes nothing and returns the current deployment.
+
+    ``canary``: the version serves that percent of the label's traffic (0 < canary < 100), the
+    label's current deployment the rest. A label running a canary takes no other promotion.
     """
     store = _open(config, store)
     history = History(config.root, config.prompts_dir, label_resolver=lambda n, lb: _commit_of(store, n, lb))
@@ -148,7 +156,10 @@ def promote(config: Config, spec: str, env: str, *, model: str | None = None, re
         model = model or default_model(config, prompt)
         commit, path = _committed(history, resolved, spec)
         now = store.current_deployment(name, env)
+        _check_canary(name, env, now, canary)
         if now is not None and now.hash == prompt.hash and now.model == model:
+            if canary is not None:
+                raise GateError(f"{name}@{env} already serves {prompt.version} on {model}: nothing to canary")
             return now
         score = gate_score(config, prompt, model, store=store)
         threshold = threshold_for(config, prompt, env)
@@ -159,7 +170,9 @@ def promote(config: Config, spec: str, env: str, *, model: str | None = None, re
                                     content=history.text_at(path, commit), path=path)
         move = _Move(name, env, dict(prompt=name, env=env, version=prompt.version, hash=prompt.hash, commit=commit,
                                      model=model, score=score, threshold=threshold, reason=reason, forced=force,
-                                     actor=actor), now.id if now else 0)
+                                     actor=actor, canary_percent=canary,
+                                     canary_base=now.id if canary is not None and now else None),
+                     now.id if now else 0)
         return _apply(history, store, move)
     finally:
         history.close()
@@ -201,6 +214,8 @@ def _label_stack(rows_newest_first: list[Deployment]) -> list[Deployment]:
             if stack:
                 stack.pop()
         else:
+            if row.canary_end is not None and stack and stack[-1].id == row.canary_end:
+                stack.pop()  # finishing a canary replaces it
             stack.append(row)
     return stack
 
@@ -231,6 +246,20 @@ def _apply(history: History, store: Store, move: _Move) -> Deployment:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _check_canary(name: str, env: str, now: Deployment | None, canary: float | None) -> None:
+    if now is not None and now.canary_percent is not None:
+        raise GateError(f"{name}@{env} is running a canary of {now.version} ({now.canary_percent:g}%)",
+                        hint=f"finish or end it first: promptops canary {name} --env {env} --promote | --abort")
+    if canary is None:
+        return
+    if not 0 < canary < 100:
+        raise RefError(f"canary share {canary:g}% is out of range", where="--canary",
+                       hint="a percent of the label's traffic, above 0 and below 100")
+    if now is None:
+        raise GateError(f"{name}@{env} has no deployment for a canary to share traffic with",
+                        hint=f"promote a first version without --canary: promptops promote {name}@<ref> --to {env}")
 
 
 def _check_env(env: str) -> None:

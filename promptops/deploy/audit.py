@@ -27,12 +27,17 @@ def tag_message(f: dict[str, Any]) -> str:
     score = "no eval" if f["score"] is None else pct(f["score"])
     threshold = "none" if f["threshold"] is None else pct(f["threshold"])
     title = (f"rollback {f['prompt']} in {f['env']} to {f['version']}" if f.get("rollback_of")
-             else f"promote {f['prompt']}@{f['version']} to {f['env']}")
+             else f"canary {f['prompt']}@{f['version']} in {f['env']} at {f['canary_percent']:g}%"
+             if f.get("canary_percent") is not None else f"promote {f['prompt']}@{f['version']} to {f['env']}")
     body = [f"version: {f['version']} ({f['hash']})", f"model: {f['model']}",
             f"score: {score} (threshold {threshold})" + (" FORCED" if f["forced"] else ""),
             f"actor: {f['actor']}"]
     if f.get("rollback_of"):
         body.append(f"rollback-of: deployment #{f['rollback_of']}")
+    if f.get("canary_base"):
+        body.append(f"canary: {f['canary_percent']:g}% of traffic; the rest stays on deployment #{f['canary_base']}")
+    if f.get("canary_end"):
+        body.append(f"ends-canary: deployment #{f['canary_end']}")
     if f["reason"]:
         body.append(f"reason: {' '.join(str(f['reason']).split())}")
     return f"promptops: {title}\n\n" + "\n".join(body)

@@ -10,6 +10,8 @@
 - :func:`paired`: both of the above for two pass lists over the same cases, as one :class:`Paired`
   (what the CI verdicts and the escalation comparison read).
 - :func:`paired_bootstrap`: percentile bootstrap of the mean paired difference of scores.
+- :func:`two_proportion_z`, :func:`sample_size_two_proportions`: two independent samples (a canary
+  against the stable version on live traffic), pooled z-test and the size that would tell them apart.
 - :func:`percentile`, :func:`pass_hat_k`, :func:`consistency`, :func:`classification_report`.
 """
 
@@ -19,6 +21,7 @@ import math
 import random
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 OTHER = "(other)"
@@ -231,3 +234,32 @@ def classification_report(pairs: Sequence[tuple[Hashable, Hashable]],
         "other": sum(row[OTHER] for row in matrix.values()),
         "confusion": matrix,
     }
+
+
+def two_proportion_z(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
+    """(z, two-sided p) of the pooled two-proportion z-test of ``k2/n2`` against ``k1/n1``.
+
+    ``z > 0`` when the second proportion is higher. With an empty side, or no variance at all
+    (every outcome the same on both sides), there is no evidence: (0.0, 1.0)."""
+    if n1 <= 0 or n2 <= 0:
+        return 0.0, 1.0
+    if not (0 <= k1 <= n1 and 0 <= k2 <= n2):
+        raise ValueError(f"need 0 <= k <= n, got {k1}/{n1} and {k2}/{n2}")
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 0.0, 1.0
+    z = (k2 / n2 - k1 / n1) / se
+    return z, math.erfc(abs(z) / math.sqrt(2))
+
+
+def sample_size_two_proportions(p1: float, p2: float, *, alpha: float = 0.05, power: float = 0.8) -> int | None:
+    """Observations per side for a two-sided test at ``alpha`` to tell ``p1`` from ``p2`` with
+    ``power`` (the normal approximation); None when they are equal (no size is enough)."""
+    if p1 == p2:
+        return None
+    normal = NormalDist()
+    za, zb = normal.inv_cdf(1 - alpha / 2), normal.inv_cdf(power)
+    mean = (p1 + p2) / 2
+    top = za * math.sqrt(2 * mean * (1 - mean)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
+    return math.ceil(top * top / ((p1 - p2) ** 2))

@@ -44,6 +44,18 @@ reads need a read key when `server.require_auth` is on. Errors are `{"error", "w
 """
 
 
+WORKER_ROOT_ENV = "PROMPTOPS_SERVE_ROOT"
+
+
+def worker_app() -> FastAPI:
+    """The app of one uvicorn worker process (``promptops serve --workers N``): the project at
+    ``$PROMPTOPS_SERVE_ROOT``, opened in this process (its own store engine and prompt cache)."""
+    import os
+    from pathlib import Path
+
+    return create_app(Project.load(Path(os.environ[WORKER_ROOT_ENV])), warm_providers=True)
+
+
 def create_app(project: Project | Config, *, store: Store | None = None, cache_ttl: float = DEFAULT_TTL,
                dashboard: bool = True, warm_providers: bool = False) -> FastAPI:
     """The promptops server for one project (its prompts, git history and database).

@@ -42,10 +42,11 @@ class CallContext:
     session_id: str | None = None
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    served: dict[str, Any] = field(default_factory=dict)  # Served.log_columns(): deployment id, canary
 
     def columns(self) -> dict[str, Any]:
         return {"source": self.source, "user_id": self.user_id, "session_id": self.session_id,
-                "tags": list(self.tags) or None, "meta": dict(self.metadata) or None}
+                "tags": list(self.tags) or None, "meta": dict(self.metadata) or None, **self.served}
 
 
 @dataclass

@@ -55,6 +55,7 @@ def ingest_rows(prompts: PromptCache, calls: list[IngestCall], secrets: list[str
                 exc.where = f"calls[{i}]" + (f" ({exc.where})" if exc.where else "")
                 raise
             resolved[key] = served
+        served = served.for_user(call.user_id, random_without_user=False)
         messages, extra = split_messages(served.prompt, call.variables, call.messages)
         row = {"prompt": served.name, "version": served.version, "env": served.label, "model": call.model,
                "variables": call.variables, "messages": messages, "extra_messages": extra,
@@ -62,7 +63,7 @@ def ingest_rows(prompts: PromptCache, calls: list[IngestCall], secrets: list[str
                "latency_ms": call.latency_ms, "prompt_tokens": call.prompt_tokens,
                "completion_tokens": call.completion_tokens, "cost_usd": call.cost_usd, "source": "ingested",
                "user_id": call.user_id, "session_id": call.session_id, "tags": list(call.tags) or None,
-               "meta": dict(call.metadata) or None}
+               "meta": dict(call.metadata) or None, **served.log_columns()}
         if call.created_at is not None:
             when = call.created_at
             row["created_at"] = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)

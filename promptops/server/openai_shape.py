@@ -139,10 +139,11 @@ def validation_error(errors: list[dict[str, Any]]) -> dict[str, Any]:
 # --- answers ---
 
 def served_info(call_id: str, *, prompt: str | None, version: str | None, label: str | None, model: str,
-                response: dict[str, Any]) -> dict[str, Any]:
-    """The ``promptops`` field of every answer: what served the call."""
+                response: dict[str, Any], canary: bool | None = None) -> dict[str, Any]:
+    """The ``promptops`` field of every answer: what served the call (``canary``: which side of a
+    running canary, None when the label runs none)."""
     return {"call_id": call_id, "prompt": prompt, "version": version, "label": label, "model": model,
-            "latency_ms": response.get("latency_ms"), "cost_usd": response.get("cost_usd")}
+            "canary": canary, "latency_ms": response.get("latency_ms"), "cost_usd": response.get("cost_usd")}
 
 
 def _usage(response: dict[str, Any]) -> dict[str, int]:

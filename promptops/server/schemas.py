@@ -158,6 +158,7 @@ class CompleteResponse(_Response):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
+    canary: bool | None = Field(None, description="while the label runs a canary: whether it served this call")
 
 
 # --- calls and feedback ---
@@ -207,6 +208,8 @@ class CallPublic(_Response):
     session_id: str | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    deployment_id: int | None = Field(None, description="the deployment that served the call")
+    canary: bool | None = Field(None, description="while a canary ran: whether its canary side served the call")
     feedback: list[FeedbackPublic] = Field(default_factory=list)
 
     @classmethod
@@ -322,6 +325,21 @@ class DeploymentPublic(_Response):
     rollback_of: int | None = None
     actor: str = ""
     created_at: datetime
+    canary_percent: float | None = Field(None, description="a canary: its share of the label's traffic")
+    canary_base: int | None = Field(None, description="a canary: the deployment serving the rest")
+    canary_end: int | None = Field(None, description="the canary deployment this move finished")
+
+
+class DeploymentState(_Response):
+    """A label now: its stable deployment and, while one runs, the canary with its share."""
+
+    prompt: str
+    env: str
+    stable: DeploymentPublic
+    canary: DeploymentPublic | None = None
+    canary_percent: float = Field(0.0, description="percent of requests the canary serves (0: none running)")
+    comparison: dict[str, Any] | None = Field(None, description="the canary against the stable side on feedback "
+                                                                 "(as 'promptops canary' prints it)")
 
 
 class DeploymentList(_Response):

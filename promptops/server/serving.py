@@ -7,6 +7,9 @@ kept per (name, label): within ``ttl`` seconds it is served from memory with no 
 that one query for the label's current deployment id decides whether the kept prompt is still
 the one to serve (git is read again only when the label moved). Several server processes sharing
 one database therefore agree within ``ttl`` seconds of a promotion.
+
+A label running a canary is kept as its canary :class:`Served` with the stable one beside it;
+:meth:`Served.for_user` picks a request's side (``deploy.canary.serves_canary``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from ..config import Config
 from ..deploy import default_model, deployed_prompt
+from ..deploy.canary import serves_canary
 from ..errors import NotFoundError, PromptopsError
 from ..history import History
 from ..prompts import Prompt, load_prompt
@@ -39,6 +43,22 @@ class Served:
     commit: str | None
     deployment_id: int | None
     extra: dict[str, Any] = field(default_factory=dict)  # what routes derive once (the JSON body)
+    canary: bool | None = None  # in a canary split: True on the canary side, False on the stable one
+    percent: float | None = None  # the canary's share of the traffic (on the canary side)
+    stable: Served | None = None  # on the canary side: the other side of the split
+
+    def for_user(self, user: str | None, *, random_without_user: bool = True) -> Served:
+        """The side of the split that serves ``user`` (sticky); without a user a random side, or
+        the stable side when ``random_without_user`` is False. Not in a split: itself."""
+        if self.stable is None or self.percent is None or self.deployment_id is None:
+            return self
+        if not user and not random_without_user:
+            return self.stable
+        return self if serves_canary(self.deployment_id, self.percent, user) else self.stable
+
+    def log_columns(self) -> dict[str, Any]:
+        """What a logged call records of the deployment that served it."""
+        return {"deployment_id": self.deployment_id, "canary": self.canary}
 
     @property
     def version(self) -> str:
@@ -88,11 +108,18 @@ class PromptCache:
             served = entry[1]
         else:
             with self._git_lock:
-                prompt, deployment = deployed_prompt(self.config, name, label, store=self.store)
-            served = Served(prompt=prompt, name=name, label=label, model=deployment.model,
-                            commit=deployment.commit, deployment_id=deployment.id)
+                served = self._load(name, label, current)
+                if current.canary_percent is not None and current.canary_base is not None:
+                    served.canary, served.percent = True, current.canary_percent
+                    served.stable = self._load(name, label, self.store.get_deployment(current.canary_base))
+                    served.stable.canary = False
         self._entries[key] = (time.monotonic() + self.ttl, served)
         return served
+
+    def _load(self, name: str, label: str, row: Any) -> Served:
+        prompt, deployment = deployed_prompt(self.config, name, label, store=self.store, deployment=row)
+        return Served(prompt=prompt, name=name, label=label, model=deployment.model, commit=deployment.commit,
+                      deployment_id=deployment.id)
 
     def _missing(self, name: str, label: str) -> None:
         labels = sorted({d.env for d in self.store.deployment_history(prompt=name)})

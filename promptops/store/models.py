@@ -173,6 +173,11 @@ class Deployment(SQLModel, table=True):
     rollback_of: int | None = None
     actor: str = ""
     created_at: datetime = _time()
+    # 0004: a canary serves canary_percent of the label's traffic, the stable deployment canary_base
+    # the rest; canary_end is set on the move that finished the canary (promote) it names
+    canary_percent: float | None = None
+    canary_base: int | None = None
+    canary_end: int | None = None
 
 
 def new_call_id() -> str:
@@ -206,6 +211,9 @@ class CallLog(SQLModel, table=True):
     session_id: str | None = Field(default=None, index=True)
     tags: list[str] | None = Field(default=None, sa_type=_json(True))
     meta: dict[str, Any] | None = Field(default=None, sa_type=_json(True))  # "metadata" in the API
+    # 0004: the deployment that served the call, and (while a canary runs) whether it was the canary
+    deployment_id: int | None = None
+    canary: bool | None = None
 
 
 class Feedback(SQLModel, table=True):

@@ -181,6 +181,9 @@ class Store:
             session.add(row)
         return row
 
+    def get_deployment(self, deployment_id: int) -> Deployment:
+        return self._get(Deployment, deployment_id, "deployment")
+
     def current_deployment(self, prompt: str, env: str) -> Deployment | None:
         with self.reading() as session:
             return self._current(session, prompt, env)

@@ -110,7 +110,7 @@ async def _resolve(prompts: PromptCache, spec: str) -> Served:
 
 
 async def _prompt_call(prompts: PromptCache, store: Any, body: ChatRequest) -> Response:
-    served = await _resolve(prompts, body.model[len(PREFIX):])
+    served = (await _resolve(prompts, body.model[len(PREFIX):])).for_user(body.user)
     config = prompts.config
     where = f"{served.name}@{served.label or served.version}"
     rendered = served.prompt.render(body.variables)
@@ -120,9 +120,9 @@ async def _prompt_call(prompts: PromptCache, store: Any, body: ChatRequest) -> R
     row, response = await run_and_log(
         config, store, prompt=served.name, version=served.version, env=served.label, model=model,
         messages=[*rendered, *extra], params=params, variables=body.variables, extra_messages=extra,
-        context=CallContext(source="gateway", **_context(body)), where=where)
+        context=CallContext(source="gateway", served=served.log_columns(), **_context(body)), where=where)
     info = served_info(row.id, prompt=served.name, version=served.version, label=served.label, model=model,
-                       response=response)
+                       response=response, canary=served.canary)
     return _answer(body, row.id, model, response, info)
 
 

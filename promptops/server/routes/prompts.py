@@ -117,14 +117,14 @@ async def get_prompt(request: Request) -> Response:
                              field="query.version")
     if label is not None and version is not None:
         raise InvalidRequest("give label or version, not both", field="query")
-    served = await _serve(request.app.state.prompts, name, label, version)
+    served = (await _serve(request.app.state.prompts, name, label, version)).for_user(None, random_without_user=False)
     return Response(detail_body(served), media_type="application/json")
 
 
 @router.post("/{name}/render", openapi_extra=SECURED, response_model=RenderResponse, responses=errors(401, 403, 404, 413, 422))
 async def render_prompt(name: NamePath, body: RenderRequest, _: ReadKey, prompts: PromptsDep) -> RenderResponse:
     """Render a prompt's messages from variables, validated against its declared inputs."""
-    served = await _serve(prompts, name, body.label, body.version)
+    served = (await _serve(prompts, name, body.label, body.version)).for_user(None, random_without_user=False)
     messages = served.prompt.render(body.variables)
     return RenderResponse(name=served.name, version=served.version, label=served.label, model=served.model,
                           messages=messages)
@@ -136,16 +136,16 @@ async def complete_prompt(name: NamePath, body: CompleteRequest, _: WriteKey, pr
                           store: StoreDep) -> CompleteResponse:
     """Run the deployed version on the deployed model, log the call, return the output and call id."""
 
-    served = await _serve(prompts, name, body.label, None)
+    served = (await _serve(prompts, name, body.label, None)).for_user(body.user_id)
     messages = served.prompt.render(body.variables)
     config = prompts.config
     model = served.model or config.default_model
     context = CallContext(source="served", user_id=body.user_id, session_id=body.session_id, tags=body.tags,
-                          metadata=body.metadata)
+                          metadata=body.metadata, served=served.log_columns())
     row, done = await run_and_log(config, store, prompt=served.name, version=served.version, env=served.label,
                                   model=model, messages=messages, params=served.params, variables=body.variables,
                                   context=context, where=f"{served.name}@{served.label}")
     return CompleteResponse(call_id=row.id, output=done["text"], name=served.name, version=served.version,
                             label=served.label or "", model=model, latency_ms=done["latency_ms"],
                             prompt_tokens=done["prompt_tokens"], completion_tokens=done["completion_tokens"],
-                            cost_usd=done["cost_usd"])
+                            cost_usd=done["cost_usd"], canary=served.canary)

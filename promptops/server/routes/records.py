@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from ... import __version__
+from ...deploy import canary
 from ..auth import SECURED, ReadKey
 from ..schemas import (
+    LABEL_PATTERN,
+    NAME_PATTERN,
     DeploymentList,
     DeploymentPublic,
+    DeploymentState,
     Health,
     JobList,
     JobPublic,
@@ -25,6 +29,8 @@ from . import Filter, LabelQuery, Limit, StoreDep, errors
 
 router = APIRouter()
 RunId = Annotated[int, Path(ge=1, le=2_147_483_647)]  # an INTEGER column on PostgreSQL
+PromptName = Annotated[str, Path(max_length=128, pattern=NAME_PATTERN)]
+EnvName = Annotated[str, Path(max_length=64, pattern=LABEL_PATTERN)]
 
 
 @router.get("/v1/evals", openapi_extra=SECURED, response_model=RunList, tags=["evals"], responses=errors(401, 403, 422))
@@ -55,6 +61,19 @@ def list_deployments(_: ReadKey, store: StoreDep, prompt: Filter = None, env: La
             seen.add((row.prompt, row.env))
             current.append(DeploymentPublic.model_validate(row))
     return DeploymentList(current=current, history=[DeploymentPublic.model_validate(r) for r in rows[:limit]])
+
+
+@router.get("/v1/deployments/{name}/{env}", openapi_extra=SECURED, response_model=DeploymentState,
+            tags=["deployments"], responses=errors(401, 403, 404, 422))
+def get_deployment(name: PromptName, env: EnvName, _: ReadKey, store: StoreDep, request: Request) -> DeploymentState:
+    """A label now: the stable deployment, the canary and its share while one runs, and the
+    canary's comparison with the stable side on feedback (the library's ``deploy.canary``)."""
+    config = request.app.state.config
+    now = canary.split(config, name, env, store=store)
+    comparison = canary.compare(config, name, env, store=store).to_dict() if now.canary is not None else None
+    return DeploymentState(prompt=name, env=env, stable=DeploymentPublic.model_validate(now.stable),
+                           canary=DeploymentPublic.model_validate(now.canary) if now.canary else None,
+                           canary_percent=now.percent, comparison=comparison)
 
 
 @router.get("/v1/jobs", openapi_extra=SECURED, response_model=JobList, tags=["jobs"], responses=errors(401, 403, 422))
