@@ -123,7 +123,8 @@ def test_failing_reruns_what_failed_last_time(git_project, fake_openai, cli):
 
 def test_a_partial_run_is_never_a_score(git_project, fake_openai, cli):
     fake_openai.configure(rules=capital_rules())
-    out = cli("eval", "--filter", "^(peru|spain)$", cwd=git_project)  # 100 % on two cases
+    out = cli("eval", "--filter", "^(peru|spain)$", "--markdown", "r.md", cwd=git_project)  # 100 % on two cases
+    assert "**Partial run** of capital" in (git_project / "r.md").read_text()
     assert "partial run (--filter ^(peru|spain)$): capital 2/20 cases" in out.stdout
     (run,) = runs(git_project)
     assert run.status == "partial" and run.summary["fake/a"]["total"] == 2

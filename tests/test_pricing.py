@@ -36,7 +36,7 @@ def test_a_price_is_per_token_or_per_million_never_both(tmp_path):
             load_config(tmp_path)
 
 
-@pytest.mark.parametrize("direct", [True, False], ids=["compiled-plan", "acompletion"])
+@pytest.mark.parametrize("direct", [True, False], ids=["litellm_direct", "acompletion"])
 def test_complete_prices_an_unpriced_model(tmp_path, fake_openai, direct):
     root = priced_project(tmp_path, fake_openai, litellm_direct=direct)
     fake_openai.configure(rules=capital_rules())
@@ -50,16 +50,21 @@ def test_complete_prices_an_unpriced_model(tmp_path, fake_openai, direct):
 
 
 def test_a_plan_on_disk_is_priced_too(tmp_path, fake_openai, monkeypatch):
+    from promptops.providers import plancache
+
     root = priced_project(tmp_path, fake_openai)
     fake_openai.configure(rules=capital_rules())
     config = load_config(root)
-    messages = [{"role": "user", "content": "What is the capital of Peru?"}]
-    asyncio.run(provider.complete("fake/a", messages, {}, config=config))  # compiles and stores the plan
-    assert (config.state_path / "plans.json").is_file()
-    monkeypatch.setattr(provider, "_LITELLM", None)  # as a fresh process: the stored plan answers
+    # a stored plain pass-through plan without prices, as plancache replays it in a fresh process
+    disk = plancache.DiskPlan(url=f"{fake_openai.base_url}/chat/completions", model="a", optional_params={},
+                              headers={"Authorization": "Bearer not-a-secret", "Content-Type": "application/json"},
+                              prices=None)
+    monkeypatch.setattr(plancache, "lookup", lambda *a, **k: disk)
+    monkeypatch.setattr(provider, "_LITELLM", None)
     monkeypatch.setattr(provider, "setup_litellm", lambda *a, **k: pytest.fail("litellm imported"))
-    done = asyncio.run(provider.complete("fake/a", messages, {}, config=config))
-    assert done.text == "Lima"
+    done = asyncio.run(provider.complete("fake/a", [{"role": "user", "content": "What is the capital of Peru?"}],
+                                         {}, config=config))
+    assert done.text == "Lima" and fake_openai.count() == 1
     assert done.cost_usd == pytest.approx(done.prompt_tokens * 2e-6 + done.completion_tokens * 8e-6)
 
 

@@ -46,7 +46,7 @@ def parse(text: str, environ: Mapping[str, str] | None = None) -> dict[str, str]
         n += 1
         if not line or line.startswith("#"):
             continue
-        if line.startswith("export ") or line.startswith("export\t"):
+        if line.startswith(("export ", "export\t")):
             line = line[len("export"):].lstrip()
         key, eq, rest = line.partition("=")
         key = key.strip()
@@ -91,7 +91,7 @@ def _closing(body: str, quote: str) -> int | None:
 
 
 def _unescape(value: str) -> str:
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), value, flags=re.S)
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), value, flags=re.DOTALL)
 
 
 def _expand(value: str, environ: Mapping[str, str], earlier: Mapping[str, str]) -> str:

@@ -25,6 +25,10 @@ def render_markdown(report: EvalReport, max_failures: int = 20) -> str:
                      f"{s.errors} | {ms(s.latency_p50_ms)} | {ms(s.latency_p95_ms)} | {usd(s.cost_usd)} |")
     lines.append("")
     lines.append(f"{report.calls} calls, {report.cached} cached, {report.duration_s:.1f} s.")
+    partial = [e.prompt for e in report.evals if e.suite_size is not None]
+    if partial:  # a selection of the suite (--filter, --tag, ...): never the version's score
+        lines += ["", f"**Partial run** of {', '.join(partial)} (selection: `{report.selection}`): "
+                      "not the version's score."]
     for s in report.summaries:
         bad = [r for r in s.results if r.status != "pass"]
         if s.pass_hat_k is not None:
