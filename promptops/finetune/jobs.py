@@ -15,8 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,18 +55,27 @@ def model_name(base: str, job_id: str) -> str:
 
 def create(config: Config, prompt: str, dataset: str | Path, train_config: TrainConfig | dict, *,
            val_dataset: str | Path | None = None, store: Any = None, start: bool = True,
-           extra: dict[str, Any] | None = None) -> Any:
+           extra: dict[str, Any] | None = None, backend: str | None = None,
+           resources: dict[str, Any] | None = None) -> Any:
     """Record a job (status queued) and start its worker; returns the job row.
 
     ``dataset``: a chat JSONL file, or a folder holding ``train.jsonl`` (and ``val.jsonl``).
+    ``backend``: ``local`` or ``ray`` (default ``finetune.backend``); ``resources``: ``cpus``, ``gpus``,
+    ``memory_gb`` the worker needs (the ray backend asks the cluster for them).
     """
+    from . import backends
+
+    backend = backend or config.finetune.backend
+    backends.get(backend)  # an unknown name, or ray not installed, before anything is recorded
 
     store = store or open_store(config)
     tc = train_config if isinstance(train_config, TrainConfig) else TrainConfig.from_dict(train_config)
     train_path, val_path = dataset_files(dataset, val_dataset)
     job = store.create_job(prompt=prompt, base_model=tc.base, dataset=str(train_path), config=tc.to_dict(),
                            metrics={"val_dataset": str(val_path) if val_path else None,
-                                    "tokens_per_example": round(tokens_per_example(train_path), 1), **(extra or {})})
+                                    "tokens_per_example": round(tokens_per_example(train_path), 1), **(extra or {}),
+                                    **({"backend": backend} if backend != "local" else {}),
+                                    **({"resources": dict(resources)} if resources else {})})
     log = jobs_dir(config) / f"{job.id}.log"
     job = store.update_job(job.id, log_path=str(log))
     if start:
@@ -106,21 +113,12 @@ def dataset_files(dataset: str | Path, val_dataset: str | Path | None = None) ->
 
 
 def launch(config: Config, job_id: str, *, store: Any = None) -> Any:
-    """Start the worker for a queued job as its own session (it outlives this process)."""
+    """Start the worker for a queued job through its backend (see :mod:`.backends`); it outlives this process."""
+    from . import backends
 
     store = store or open_store(config)
     job = store.get_job(job_id)
-    log = Path(job.log_path or jobs_dir(config) / f"{job_id}.log")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PROMPTOPS_ROOT": str(config.root), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
-           "LITELLM_LOCAL_MODEL_COST_MAP": "True", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "promptops.finetune.worker", job_id], cwd=str(config.root),
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, close_fds=True)
-    # the worker sets running + its heartbeat; record the pid now so a crash at start-up is noticed
-    return store.update_job(job_id, pid=proc.pid, heartbeat_at=_now(),
-                            metrics={**(job.metrics or {}), "host": socket.gethostname()})
+    return backends.for_job(job).launch(config, job, store)
 
 
 def _now() -> datetime:
@@ -153,10 +151,14 @@ def refresh(config: Config, job: Any, *, store: Any = None) -> Any:
 
     if job.status not in ACTIVE:
         return job
+    from . import backends
+
     store = store or open_store(config)
     same_host = (job.metrics or {}).get("host") in (None, socket.gethostname())
-    cause = None
-    if job.pid and same_host and not worker_alive(job.pid):
+    cause = backends.for_job(job).dead_cause(config, job, store)
+    if cause is not None:
+        pass
+    elif job.pid and same_host and not worker_alive(job.pid):
         cause = f"the worker process (pid {job.pid}) ended without finishing (killed or crashed)"
     elif job.heartbeat_at is not None and (_now() - job.heartbeat_at).total_seconds() > config.job_stale_s:
         age = (_now() - job.heartbeat_at).total_seconds()
@@ -199,6 +201,9 @@ def cancel(config: Config, job_id: str, *, store: Any = None, grace_s: float = 0
     if job.status in FINAL:
         raise JobError(f"job {job_id} is already {job.status}")
     job = store.update_job(job_id, status="cancelled", finished_at=_now(), error="cancelled by the user")
+    from . import backends
+
+    backends.for_job(job).cancel(config, job, store)
     if job.pid and worker_alive(job.pid):
         try:
             os.kill(job.pid, signal.SIGTERM)
