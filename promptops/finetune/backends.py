@@ -5,7 +5,7 @@ A backend starts the worker of a queued job (``launch``), says why an active job
 (``cancel``, after the record says cancelled). The job record names its backend
 (``metrics["backend"]``, default ``local``); resources asked for are ``metrics["resources"]``
 (``cpus``, ``gpus``, ``memory_gb``). The ``ray`` backend lives in :mod:`.ray_backend`, the only
-module that imports Ray. Import-light.
+module that imports Ray; :func:`promptops.finetune.jobs.get_backend` picks one. Import-light.
 """
 
 from __future__ import annotations
@@ -14,12 +14,22 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import Config
+from ..errors import PromptopsError
 
 NAMES = ("local", "ray")
+
+
+class JobError(PromptopsError):
+    """A job cannot do what was asked (resume a running job, cancel a finished one, ...)."""
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class Backend(Protocol):
@@ -30,6 +40,9 @@ class Backend(Protocol):
     def dead_cause(self, config: Config, job: Any, store: Any) -> str | None: ...
 
     def cancel(self, config: Config, job: Any, store: Any) -> None: ...
+
+    def preflight(self, config: Config) -> None:
+        """Refuse before a job is recorded: the backend's package is missing, its cluster unreachable."""
 
 
 def worker_env(config: Config) -> dict[str, str]:
@@ -44,9 +57,7 @@ class LocalBackend:
     name = "local"
 
     def launch(self, config: Config, job: Any, store: Any) -> Any:
-        from .jobs import _now, jobs_dir
-
-        log = Path(job.log_path or jobs_dir(config) / f"{job.id}.log")
+        log = Path(job.log_path or config.state_path / "jobs" / f"{job.id}.log")
         log.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **worker_env(config)}
         with open(log, "ab") as out:
@@ -54,7 +65,7 @@ class LocalBackend:
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True, close_fds=True)
         # the worker sets running + its heartbeat; record the pid now so a crash at start-up is noticed
-        return store.update_job(job.id, pid=proc.pid, heartbeat_at=_now(),
+        return store.update_job(job.id, pid=proc.pid, heartbeat_at=now(),
                                 metrics={**(job.metrics or {}), "host": socket.gethostname()})
 
     def dead_cause(self, config: Config, job: Any, store: Any) -> str | None:
@@ -63,22 +74,5 @@ class LocalBackend:
     def cancel(self, config: Config, job: Any, store: Any) -> None:
         return None  # jobs.cancel signals the pid
 
-
-def get(name: str) -> Backend:
-    if name == "local":
-        return LocalBackend()
-    if name == "ray":
-        from .ray_backend import RayBackend
-
-        return RayBackend()
-    from ..errors import ConfigError
-
-    raise ConfigError(f"unknown fine-tune backend {name!r}", hint="use one of: " + ", ".join(NAMES))
-
-
-def of(job: Any) -> str:
-    return (job.metrics or {}).get("backend") or "local"
-
-
-def for_job(job: Any) -> Backend:
-    return get(of(job))
+    def preflight(self, config: Config) -> None:
+        return None

@@ -17,6 +17,8 @@ import contextlib
 import sys
 from typing import Any
 
+from ..errors import ConfigError
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -33,8 +35,6 @@ def pick_device(want: str = "auto") -> str:
     """``cuda``, ``mps`` or ``cpu`` for ``want`` (``auto``: the best there is); a ConfigError when the
     asked-for device is missing."""
     import torch
-
-    from ..errors import ConfigError
 
     mps = getattr(torch.backends, "mps", None)
     has = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available())}
@@ -56,8 +56,6 @@ def pick_dtype(device: str, precision: str = "auto") -> Any:
         return torch.float16
     if device == "cuda" and not torch.cuda.is_bf16_supported():
         if precision == "bf16":
-            from ..errors import ConfigError
-
             raise ConfigError("fine-tune setting precision='bf16': this GPU does not support bf16",
                               hint="use precision=auto or fp16")
         return torch.float32

@@ -21,17 +21,29 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config
-from ..errors import PromptopsError
+from ..errors import ConfigError
 from ..providers import LOCAL
 from ..store import open_store
+from . import backends, ray_backend
+from .backends import JobError
 from .config import TrainConfig
 
 ACTIVE = ("queued", "running")
 FINAL = ("succeeded", "failed", "cancelled")
 
 
-class JobError(PromptopsError):
-    """A job cannot do what was asked (resume a running job, cancel a finished one, ...)."""
+def get_backend(name: str) -> backends.Backend:
+    """The backend called ``name`` (``local`` or ``ray``); ray: a JobError with the install hint when missing."""
+    if name == "local":
+        return backends.LocalBackend()
+    if name == "ray":
+        ray_backend.require()
+        return ray_backend.RayBackend()
+    raise ConfigError(f"unknown fine-tune backend {name!r}", hint="use one of: " + ", ".join(backends.NAMES))
+
+
+def backend_of(job: Any) -> backends.Backend:
+    return get_backend((job.metrics or {}).get("backend") or "local")
 
 
 def jobs_dir(config: Config) -> Path:
@@ -63,10 +75,8 @@ def create(config: Config, prompt: str, dataset: str | Path, train_config: Train
     ``backend``: ``local`` or ``ray`` (default ``finetune.backend``); ``resources``: ``cpus``, ``gpus``,
     ``memory_gb`` the worker needs (the ray backend asks the cluster for them).
     """
-    from . import backends
-
-    backend = backend or config.finetune.backend
-    backends.get(backend)  # an unknown name, or ray not installed, before anything is recorded
+    name = backend or config.finetune.backend
+    get_backend(name).preflight(config)  # an unknown name, ray missing, no cluster: before anything is recorded
 
     store = store or open_store(config)
     tc = train_config if isinstance(train_config, TrainConfig) else TrainConfig.from_dict(train_config)
@@ -74,7 +84,7 @@ def create(config: Config, prompt: str, dataset: str | Path, train_config: Train
     job = store.create_job(prompt=prompt, base_model=tc.base, dataset=str(train_path), config=tc.to_dict(),
                            metrics={"val_dataset": str(val_path) if val_path else None,
                                     "tokens_per_example": round(tokens_per_example(train_path), 1), **(extra or {}),
-                                    **({"backend": backend} if backend != "local" else {}),
+                                    **({"backend": name} if name != "local" else {}),
                                     **({"resources": dict(resources)} if resources else {})})
     log = jobs_dir(config) / f"{job.id}.log"
     job = store.update_job(job.id, log_path=str(log))
@@ -114,11 +124,9 @@ def dataset_files(dataset: str | Path, val_dataset: str | Path | None = None) ->
 
 def launch(config: Config, job_id: str, *, store: Any = None) -> Any:
     """Start the worker for a queued job through its backend (see :mod:`.backends`); it outlives this process."""
-    from . import backends
-
     store = store or open_store(config)
     job = store.get_job(job_id)
-    return backends.for_job(job).launch(config, job, store)
+    return backend_of(job).launch(config, job, store)
 
 
 def _now() -> datetime:
@@ -151,11 +159,9 @@ def refresh(config: Config, job: Any, *, store: Any = None) -> Any:
 
     if job.status not in ACTIVE:
         return job
-    from . import backends
-
     store = store or open_store(config)
     same_host = (job.metrics or {}).get("host") in (None, socket.gethostname())
-    cause = backends.for_job(job).dead_cause(config, job, store)
+    cause = backend_of(job).dead_cause(config, job, store)
     if cause is not None:
         pass
     elif job.pid and same_host and not worker_alive(job.pid):
@@ -201,9 +207,7 @@ def cancel(config: Config, job_id: str, *, store: Any = None, grace_s: float = 0
     if job.status in FINAL:
         raise JobError(f"job {job_id} is already {job.status}")
     job = store.update_job(job_id, status="cancelled", finished_at=_now(), error="cancelled by the user")
-    from . import backends
-
-    backends.for_job(job).cancel(config, job, store)
+    backend_of(job).cancel(config, job, store)
     if job.pid and worker_alive(job.pid):
         try:
             os.kill(job.pid, signal.SIGTERM)

@@ -28,17 +28,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..config import Config
-from .backends import worker_env
+from .backends import JobError, now, worker_env
 
 PASS_ENV_PREFIXES = ("PROMPTOPS_", "HF_", "TRANSFORMERS_")
 PASS_ENV = ("PYTHONPATH",)
 START_TIMEOUT_S = 180.0
-
-
-def _errors() -> Any:
-    from .jobs import JobError
-
-    return JobError
 
 
 def require() -> Any:
@@ -46,7 +40,7 @@ def require() -> Any:
     try:
         from ray import job_submission
     except ImportError:
-        raise _errors()("the ray fine-tune backend needs Ray, which is not installed",
+        raise JobError("the ray fine-tune backend needs Ray, which is not installed",
                         hint='pip install "promptops[ray]" (or set finetune.backend: local)') from None
     return job_submission
 
@@ -56,7 +50,7 @@ def client(address: str) -> Any:
     try:
         return js.JobSubmissionClient(address)
     except Exception as exc:  # noqa: BLE001 - ConnectionError, ValueError, RuntimeError depending on the cause
-        raise _errors()(f"cannot reach the Ray cluster at {address}: {type(exc).__name__}: {exc}",
+        raise JobError(f"cannot reach the Ray cluster at {address}: {type(exc).__name__}: {exc}",
                         where="promptops.yaml ray.address",
                         hint="start it (ray start --head) or fix ray.address; unset it for a local Ray") from None
 
@@ -96,21 +90,21 @@ def start_local(config: Config) -> str:
     require()
     ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
     if not ray_cli:
-        raise _errors()("the ray command is not on PATH", hint='pip install "promptops[ray]"')
+        raise JobError("the ray command is not on PATH", hint='pip install "promptops[ray]"')
     port, dash = _free_port(), _free_port()
     cmd = [ray_cli, "start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
            "--disable-usage-stats"]
     if config.ray.local_cpus:
         cmd.append(f"--num-cpus={config.ray.local_cpus}")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False)
     if out.returncode != 0:
-        raise _errors()("could not start a local Ray: " + (out.stderr or out.stdout).strip()[-400:],
+        raise JobError("could not start a local Ray: " + (out.stderr or out.stdout).strip()[-400:],
                         hint="set ray.address to a running cluster")
     addr = f"http://127.0.0.1:{dash}"
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _answers(addr):
         if time.monotonic() > deadline:
-            raise _errors()(f"the local Ray started but its job server at {addr} does not answer")
+            raise JobError(f"the local Ray started but its job server at {addr} does not answer")
         time.sleep(0.5)
     _state_file(config).parent.mkdir(parents=True, exist_ok=True)
     _state_file(config).write_text(json.dumps({"address": addr, "gcs_port": port}))
@@ -135,7 +129,7 @@ def node_resources(addr: str) -> list[dict[str, float]]:
     try:
         nodes = list_nodes(address=addr, filters=[("state", "=", "ALIVE")], raise_on_missing_output=False)
     except Exception as exc:  # noqa: BLE001
-        raise _errors()(f"cannot list the nodes of the Ray cluster at {addr}: {exc}",
+        raise JobError(f"cannot list the nodes of the Ray cluster at {addr}: {exc}",
                         where="promptops.yaml ray.address") from None
     return [dict(n.resources_total or {}) for n in nodes]
 
@@ -158,11 +152,16 @@ def describe(want: dict[str, float]) -> str:
 class RayBackend:
     name = "ray"
 
-    def launch(self, config: Config, job: Any, store: Any) -> Any:
-        from .jobs import _now
+    def preflight(self, config: Config) -> None:
+        client(address(config))
 
-        addr = address(config)
-        c = client(addr)
+    def launch(self, config: Config, job: Any, store: Any) -> Any:
+        try:
+            addr = address(config)
+            c = client(addr)
+        except Exception as exc:
+            store.update_job(job.id, status="failed", finished_at=now(), error=str(exc))
+            raise
         metrics = dict(job.metrics or {})
         want = wanted(metrics.get("resources"))
         nodes = node_resources(addr)
@@ -170,8 +169,8 @@ class RayBackend:
             have = "; ".join(describe({"CPU": n.get("CPU", 0), "GPU": n.get("GPU", 0),
                                        "memory": n.get("memory", 0)}) for n in nodes) or "no alive node"
             cause = f"no node of the Ray cluster at {addr} has {describe(want)} (nodes: {have})"
-            store.update_job(job.id, status="failed", finished_at=_now(), error=cause)
-            raise _errors()(cause, hint="ask for less (--cpus/--gpus/--memory) or add a node that has it")
+            store.update_job(job.id, status="failed", finished_at=now(), error=cause)
+            raise JobError(cause, hint="ask for less (--cpus/--gpus/--memory) or add a node that has it")
         env = {k: v for k, v in os.environ.items() if k.startswith(PASS_ENV_PREFIXES) or k in PASS_ENV}
         env.update(worker_env(config))
         python = sys.executable if _is_loopback(addr) else "python"
@@ -185,10 +184,10 @@ class RayBackend:
                                   metadata={"promptops_job": job.id, "prompt": job.prompt})
         except Exception as exc:  # noqa: BLE001
             cause = f"the Ray cluster at {addr} refused the job: {exc}"
-            store.update_job(job.id, status="failed", finished_at=_now(), error=cause)
-            raise _errors()(cause) from None
+            store.update_job(job.id, status="failed", finished_at=now(), error=cause)
+            raise JobError(cause) from None
         metrics.update(backend="ray", host=None, ray={"address": addr, "job_id": ray_id, "node_id": None})
-        return store.update_job(job.id, pid=None, heartbeat_at=_now(), metrics=metrics)
+        return store.update_job(job.id, pid=None, heartbeat_at=now(), metrics=metrics)
 
     def _info(self, job: Any) -> Any:
         r = (job.metrics or {}).get("ray") or {}
@@ -225,5 +224,5 @@ class RayBackend:
         if r.get("job_id"):
             try:
                 client(r["address"]).stop_job(r["job_id"])  # SIGTERM: the worker checkpoints and exits
-            except Exception:  # noqa: BLE001 - the record already says cancelled; the worker reads it
-                pass
+            except Exception as exc:  # noqa: BLE001 - the record already says cancelled; the worker reads it
+                print(f"note: Ray did not stop job {r['job_id']}: {exc}", file=sys.stderr)

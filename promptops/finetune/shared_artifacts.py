@@ -17,6 +17,7 @@ from typing import Any
 from ..config import Config
 from ..localmodels import artifacts
 from . import jobs
+from .device import cuda_count
 
 
 def publish_adapter(config: Config, job_id: str, local: Path) -> str | None:
@@ -49,8 +50,6 @@ def check_gpus(resources: dict[str, Any] | None) -> None:
     want = int((resources or {}).get("gpus") or 0)
     if not want:
         return
-    from .device import cuda_count
-
     have = cuda_count()
     if have < want:
         raise jobs.JobError(f"the job asks for {want} GPU(s) but this machine has {have}",

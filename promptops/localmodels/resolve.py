@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config import Config, find_root, load_config
 from ..errors import ModelError
+from .artifacts import fetch_adapter
 
 __all__ = ["EMBEDDED_NAME", "GGUF_FILE", "adapter_roots", "resolve_adapter", "resolve_base", "smollm2_gguf",
            "with_adapter_path"]
@@ -85,8 +86,6 @@ def resolve_adapter(spec: str, dirs: list[Path] | None = None) -> Path:
 
 def from_artifacts(job_id: str, config: Config | None = None) -> Path | None:
     """A job's adapter copied from ``artifacts.url`` into the local cache (None: no such URL or adapter)."""
-    from .artifacts import fetch_adapter
-
     if "/" in job_id or not job_id:
         return None
     if config is None:
