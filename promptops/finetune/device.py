@@ -4,17 +4,16 @@ several GPUs through ``accelerate``.
 ``device: auto`` picks CUDA when torch sees a GPU, else Apple's MPS, else the CPU; ``precision: auto``
 is bf16 on a CUDA GPU that supports it and float32 everywhere else (the CPU path is what it always
 was: float32, no autocast). ``gradient_checkpointing`` trades compute for activation memory on large
-bases. A job that asks for more than one GPU (``gpus`` in its resources) trains data-parallel with
-``accelerate``: the worker relaunches the training under ``accelerate launch`` with one process per
-GPU (:func:`multi_gpu_command`); this path has not run here (no machine with several GPUs was
-available), and a machine with fewer GPUs than asked refuses the job before loading anything.
-Import-light: torch is imported inside the functions.
+bases. A machine with fewer GPUs than a job asks for refuses it before loading anything
+(:func:`promptops.finetune.shared_artifacts.check_gpus`); data parallelism over several GPUs with
+``accelerate`` is not written yet: a multi-GPU job trains on the first GPU. None of these GPU paths
+has run on a GPU yet (none was available where this was written). Import-light: torch is imported
+inside the functions.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
 from typing import Any
 
 from ..errors import ConfigError
@@ -88,9 +87,3 @@ def autocast(device: str, dtype: Any) -> Any:
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device, dtype=dtype)
-
-
-def multi_gpu_command(gpus: int, job_id: str) -> list[str]:
-    """``accelerate launch`` of the worker's training over ``gpus`` processes (one per GPU)."""
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", f"--num_processes={gpus}",
-            "-m", "promptops.finetune.worker", job_id]
