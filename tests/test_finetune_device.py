@@ -43,3 +43,19 @@ def test_the_new_settings_are_validated_and_do_not_change_the_run_fingerprint():
     rows = [{"input_ids": [1, 2], "labels": [-100, 2]}]
     assert fingerprint(TrainConfig(), rows, rows) == fingerprint(TrainConfig(device="cpu", precision="fp32",
                                                                             gradient_checkpointing=True), rows, rows)
+
+
+def test_gradient_checkpointing_trains_to_the_same_losses(tmp_path):
+    """The option only recomputes activations: the tiny trainer's losses match a run without it."""
+    pytest.importorskip("peft")
+    from promptops.finetune import trainer
+    from tests.test_trainer import DATA, cfg, char_tokenizer, tiny_model
+
+    tok = char_tokenizer()
+    runs = []
+    for on in (False, True):
+        res = trainer.train(cfg(max_steps=2, eval_generate=False, gradient_checkpointing=on), DATA[:8], DATA[8:],
+                            tmp_path / str(on), model=tiny_model(tok), tokenizer=tok)
+        assert res.status == "succeeded"
+        runs.append([x["loss"] for x in res.metrics["losses"]])
+    assert runs[0] == pytest.approx(runs[1], rel=1e-4)
