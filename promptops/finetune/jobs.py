@@ -43,7 +43,10 @@ def get_backend(name: str) -> backends.Backend:
 
 
 def backend_of(job: Any) -> backends.Backend:
-    return get_backend((job.metrics or {}).get("backend") or "local")
+    """The backend a job was recorded with. A ray job read where Ray is missing still lists and
+    shows (its heartbeat decides whether it is alive); starting it again asks for Ray."""
+    name = (job.metrics or {}).get("backend") or "local"
+    return ray_backend.RayBackend() if name == "ray" else get_backend(name)
 
 
 def jobs_dir(config: Config) -> Path:
