@@ -118,6 +118,25 @@ class ServerOptions:
 
 
 @dataclass
+class FinetuneOptions:
+    backend: str = field(default="local", metadata={"choices": ("local", "ray")})  # where jobs run
+
+
+@dataclass
+class RayOptions:
+    # a running cluster's job-submission (dashboard) address, http://HOST:8265; unset: a local Ray on demand
+    address: str | None = None
+    local_cpus: int | None = field(default=None, metadata={"ge": 1})  # CPUs of the local Ray started on demand
+
+
+@dataclass
+class ArtifactsOptions:
+    # where checkpoints and finished adapters go: a folder or an fsspec URL (s3://, gs://, file://);
+    # unset: <state>/adapters only
+    url: str | None = None
+
+
+@dataclass
 class Config:
     """Everything ``promptops.yaml`` may hold."""
 
@@ -140,6 +159,9 @@ class Config:
     ci: CIOptions = field(default_factory=CIOptions)
     escalate: EscalateOptions = field(default_factory=EscalateOptions)
     server: ServerOptions = field(default_factory=ServerOptions)
+    finetune: FinetuneOptions = field(default_factory=FinetuneOptions)
+    ray: RayOptions = field(default_factory=RayOptions)
+    artifacts: ArtifactsOptions = field(default_factory=ArtifactsOptions)
     # Set after loading; not part of the file.
     root: Path = field(default=Path("."), metadata={"internal": True})
 

@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 # The extras installed here; scripts/lock.sh reads this line to build requirements.lock.
-LOCK_EXTRAS="local test postgres"
+LOCK_EXTRAS="local test postgres ray"
 stamp=".venv/.promptops-installed"
 want="$(cat pyproject.toml scripts/setup.sh requirements.lock requirements-embedded.lock | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

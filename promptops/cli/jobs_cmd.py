@@ -74,6 +74,11 @@ def finetune(
                                                 help="Real training steps timed for the estimate before the job "
                                                      "(default 3; 0 = do not measure)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines while the job runs."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="local or ray (default: finetune.backend)."),
+    cpus: Optional[float] = typer.Option(None, "--cpus", min=0, help="CPUs the worker needs (ray backend)."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", min=0, help="GPUs the worker needs; >1: data parallel."),
+    memory_gb: Optional[float] = typer.Option(None, "--memory", min=0, metavar="GB", help="Memory the worker needs."),
+    as_json: bool = typer.Option(False, "--json", help="With --wait: print the whole job record as JSON."),
 ) -> None:
     """Start a LoRA fine-tune job in its own process; the adapter becomes local/<base>+<job id>."""
 
@@ -94,18 +99,27 @@ def finetune(
                 raise typer.BadParameter(f"--set {item!r}: expected KEY=VALUE")
             values[key.strip()] = value
         tc = TrainConfig.from_dict(values, where="--set/flags")
-        tc, est = _estimate_manual(name, dataset, tc, measure_steps, quiet)
-        job = jobs.create(cfg, name, dataset, tc, extra={"estimate": est.to_dict()})
-    _say(f"job {job.id} started (pid {job.pid}); model when done: {jobs.model_name(job.base_model, job.id)}; "
-         f"log {job.log_path}")
+        tc, est = _estimate_manual(name, dataset, tc, measure_steps, quiet or as_json, show=not as_json)
+        resources = {k: v for k, v in {"cpus": cpus, "gpus": gpus, "memory_gb": memory_gb}.items() if v}
+        job = jobs.create(cfg, name, dataset, tc, extra={"estimate": est.to_dict()}, backend=backend,
+                          resources=resources or None)
+    where = f"Ray job {(job.metrics or {}).get('ray', {}).get('job_id')}" if (job.metrics or {}).get("ray") \
+        else f"pid {job.pid}"
+    (common.err_console().print if as_json else _say)(
+        f"job {job.id} started ({where}); model when done: {jobs.model_name(job.base_model, job.id)}; "
+        f"log {job.log_path}", **({"markup": False} if as_json else {}))
     if wait:
-        job = jobs.wait(cfg, job.id, on_update=_progress_printer(quiet))
-        _show(job)
+        job = jobs.wait(cfg, job.id, on_update=None if as_json else _progress_printer(quiet))
+        if as_json:
+            common.print_json(_job_dict(job, full=True))
+        else:
+            _show(job)
         if job.status != "succeeded":
             raise SystemExit(1)
 
 
-def _estimate_manual(name: str, dataset: str, tc: TrainConfig, steps: Optional[int], quiet: bool) -> Any:
+def _estimate_manual(name: str, dataset: str, tc: TrainConfig, steps: Optional[int], quiet: bool,
+                     show: bool = True) -> Any:
     """(train config with max_length chosen, estimate) for `finetune`: the probe and the table the
     escalation flow shows, beside the prompt's best scored version when there is one."""
     train_path, val_path = jobs.dataset_files(dataset)
@@ -124,7 +138,8 @@ def _estimate_manual(name: str, dataset: str, tc: TrainConfig, steps: Optional[i
     est = estimate_job(prompt=name, train_path=train_path, examples=n, train_config=tc,
                        plateau=best[0] if best else None, store=common.store(),
                        base_latency_ms=base_latency(reports, tc.base), measured=probe)
-    _show_estimate(name, est)
+    if show:
+        _show_estimate(name, est)
     return tc, est
 
 
@@ -172,11 +187,17 @@ def _progress_line(job: Any) -> str:
     return "  ".join(parts)
 
 
-def _job_dict(job: Any) -> dict[str, Any]:
-    m = {k: v for k, v in (job.metrics or {}).items() if k not in ("losses", "val_predictions", "estimate")}
+def _job_dict(job: Any, full: bool = False) -> dict[str, Any]:
+    """A job as JSON; ``full``: the whole record (loss curve, losses, predictions, estimate included)."""
+    drop = () if full else ("losses", "val_predictions", "estimate")
+    m = {k: v for k, v in (job.metrics or {}).items() if k not in drop}
+    ray = (job.metrics or {}).get("ray") or {}
     return {"id": job.id, "prompt": job.prompt, "status": job.status, "base_model": job.base_model,
             "model": (job.metrics or {}).get("model"), "dataset": job.dataset, "config": job.config,
-            "progress": {k: v for k, v in (job.progress or {}).items() if k != "curve"}, "metrics": m,
+            "backend": (job.metrics or {}).get("backend") or "local", "ray_job_id": ray.get("job_id"),
+            "node": ray.get("node_id") or (job.metrics or {}).get("host"),
+            "artifact_url": (job.metrics or {}).get("artifact_url"),
+            "progress": {k: v for k, v in (job.progress or {}).items() if full or k != "curve"}, "metrics": m,
             "error": job.error, "pid": job.pid, "log_path": job.log_path, "adapter_path": job.adapter_path,
             "created_at": job.created_at, "started_at": job.started_at, "finished_at": job.finished_at,
             "heartbeat_at": job.heartbeat_at}
@@ -208,7 +229,7 @@ def jobs_show(job_id: str = typer.Argument(...), as_json: bool = typer.Option(Fa
 
     job = jobs.get(common.config(), job_id, store=common.store())
     if as_json:
-        common.print_json(_job_dict(job))
+        common.print_json(_job_dict(job, full=True))
         return
     _show(job)
 
@@ -273,7 +294,8 @@ def jobs_resume(job_id: str = typer.Argument(...), wait: bool = typer.Option(Fal
 
     cfg = common.config()
     job = jobs.resume(cfg, job_id)
-    _say(f"job {job.id} resumed (pid {job.pid})")
+    ray_id = ((job.metrics or {}).get("ray") or {}).get("job_id")
+    _say(f"job {job.id} resumed ({f'Ray job {ray_id}' if ray_id else f'pid {job.pid}'})")
     if wait:
         job = jobs.wait(cfg, job.id, on_update=_progress_printer(quiet))
         _show(job)

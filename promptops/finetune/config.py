@@ -66,6 +66,12 @@ class TrainConfig:
     eval_batch_size: int = _f(16, "Prompts per left-padded generation batch (and per validation-loss batch).", ge=1)
     max_new_tokens: int = _f(32, "Generation budget for the validation answers (capped at the longest "
                              "target + a few tokens).", ge=1)
+    device: str = _f("auto", "Where to train: auto (CUDA, then MPS, then the CPU), cuda, mps or cpu.",
+                     choices=("auto", "cpu", "cuda", "mps"))
+    precision: str = _f("auto", "Compute precision: auto (bf16 on a CUDA GPU that supports it, else fp32), "
+                        "fp32, bf16 or fp16.", choices=("auto", "fp32", "bf16", "fp16"))
+    gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass: less memory, "
+                                      "~30% more compute (large bases on small GPUs).")
 
     def __post_init__(self) -> None:
         self.validate()

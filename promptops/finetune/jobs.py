@@ -15,25 +15,38 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config
-from ..errors import PromptopsError
+from ..errors import ConfigError
 from ..providers import LOCAL
 from ..store import open_store
+from . import backends, ray_backend
+from .backends import JobError
 from .config import TrainConfig
 
 ACTIVE = ("queued", "running")
 FINAL = ("succeeded", "failed", "cancelled")
 
 
-class JobError(PromptopsError):
-    """A job cannot do what was asked (resume a running job, cancel a finished one, ...)."""
+def get_backend(name: str) -> backends.Backend:
+    """The backend called ``name`` (``local`` or ``ray``); ray: a JobError with the install hint when missing."""
+    if name == "local":
+        return backends.LocalBackend()
+    if name == "ray":
+        ray_backend.require()
+        return ray_backend.RayBackend()
+    raise ConfigError(f"unknown fine-tune backend {name!r}", hint="use one of: " + ", ".join(backends.NAMES))
+
+
+def backend_of(job: Any) -> backends.Backend:
+    """The backend a job was recorded with. A ray job read where Ray is missing still lists and
+    shows (its heartbeat decides whether it is alive); starting it again asks for Ray."""
+    name = (job.metrics or {}).get("backend") or "local"
+    return ray_backend.RayBackend() if name == "ray" else get_backend(name)
 
 
 def jobs_dir(config: Config) -> Path:
@@ -57,18 +70,25 @@ def model_name(base: str, job_id: str) -> str:
 
 def create(config: Config, prompt: str, dataset: str | Path, train_config: TrainConfig | dict, *,
            val_dataset: str | Path | None = None, store: Any = None, start: bool = True,
-           extra: dict[str, Any] | None = None) -> Any:
+           extra: dict[str, Any] | None = None, backend: str | None = None,
+           resources: dict[str, Any] | None = None) -> Any:
     """Record a job (status queued) and start its worker; returns the job row.
 
     ``dataset``: a chat JSONL file, or a folder holding ``train.jsonl`` (and ``val.jsonl``).
+    ``backend``: ``local`` or ``ray`` (default ``finetune.backend``); ``resources``: ``cpus``, ``gpus``,
+    ``memory_gb`` the worker needs (the ray backend asks the cluster for them).
     """
+    name = backend or config.finetune.backend
+    get_backend(name).preflight(config)  # an unknown name, ray missing, no cluster: before anything is recorded
 
     store = store or open_store(config)
     tc = train_config if isinstance(train_config, TrainConfig) else TrainConfig.from_dict(train_config)
     train_path, val_path = dataset_files(dataset, val_dataset)
     job = store.create_job(prompt=prompt, base_model=tc.base, dataset=str(train_path), config=tc.to_dict(),
                            metrics={"val_dataset": str(val_path) if val_path else None,
-                                    "tokens_per_example": round(tokens_per_example(train_path), 1), **(extra or {})})
+                                    "tokens_per_example": round(tokens_per_example(train_path), 1), **(extra or {}),
+                                    **({"backend": name} if name != "local" else {}),
+                                    **({"resources": dict(resources)} if resources else {})})
     log = jobs_dir(config) / f"{job.id}.log"
     job = store.update_job(job.id, log_path=str(log))
     if start:
@@ -106,21 +126,10 @@ def dataset_files(dataset: str | Path, val_dataset: str | Path | None = None) ->
 
 
 def launch(config: Config, job_id: str, *, store: Any = None) -> Any:
-    """Start the worker for a queued job as its own session (it outlives this process)."""
-
+    """Start the worker for a queued job through its backend (see :mod:`.backends`); it outlives this process."""
     store = store or open_store(config)
     job = store.get_job(job_id)
-    log = Path(job.log_path or jobs_dir(config) / f"{job_id}.log")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PROMPTOPS_ROOT": str(config.root), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
-           "LITELLM_LOCAL_MODEL_COST_MAP": "True", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "promptops.finetune.worker", job_id], cwd=str(config.root),
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, close_fds=True)
-    # the worker sets running + its heartbeat; record the pid now so a crash at start-up is noticed
-    return store.update_job(job_id, pid=proc.pid, heartbeat_at=_now(),
-                            metrics={**(job.metrics or {}), "host": socket.gethostname()})
+    return backend_of(job).launch(config, job, store)
 
 
 def _now() -> datetime:
@@ -155,8 +164,10 @@ def refresh(config: Config, job: Any, *, store: Any = None) -> Any:
         return job
     store = store or open_store(config)
     same_host = (job.metrics or {}).get("host") in (None, socket.gethostname())
-    cause = None
-    if job.pid and same_host and not worker_alive(job.pid):
+    cause = backend_of(job).dead_cause(config, job, store)
+    if cause is not None:
+        pass
+    elif job.pid and same_host and not worker_alive(job.pid):
         cause = f"the worker process (pid {job.pid}) ended without finishing (killed or crashed)"
     elif job.heartbeat_at is not None and (_now() - job.heartbeat_at).total_seconds() > config.job_stale_s:
         age = (_now() - job.heartbeat_at).total_seconds()
@@ -199,6 +210,7 @@ def cancel(config: Config, job_id: str, *, store: Any = None, grace_s: float = 0
     if job.status in FINAL:
         raise JobError(f"job {job_id} is already {job.status}")
     job = store.update_job(job_id, status="cancelled", finished_at=_now(), error="cancelled by the user")
+    backend_of(job).cancel(config, job, store)
     if job.pid and worker_alive(job.pid):
         try:
             os.kill(job.pid, signal.SIGTERM)

@@ -40,6 +40,9 @@ def loss_sum(model: Any, batch: dict) -> tuple[Any, int]:
     """Summed token loss on the labelled positions, and their count."""
     import torch.nn.functional as F
 
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        batch = {k: v.to(device) for k, v in batch.items()}
     labels = batch["labels"][:, 1:]
     keep = labels != IGNORE
     base = model.get_base_model() if hasattr(model, "get_base_model") else model

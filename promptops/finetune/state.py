@@ -20,7 +20,8 @@ from .config import TrainConfig
 
 CHECKPOINT = "checkpoint"
 # settings that change neither the weights nor the step sequence: a run may resume with other values
-RESUMABLE_CHANGES = ("checkpoint_every", "eval_generate", "eval_batch_size", "max_new_tokens")
+RESUMABLE_CHANGES = ("checkpoint_every", "eval_generate", "eval_batch_size", "max_new_tokens",
+                     "device", "precision", "gradient_checkpointing")  # the same steps on another device
 
 
 @dataclass

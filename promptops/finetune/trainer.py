@@ -33,6 +33,7 @@ from ..eval.stats import classification_report
 from ..providers import LOCAL
 from .callbacks import Checkpointer, EarlyStopping, Progress, ProgressReporter, TrainerCallback
 from .config import TrainConfig
+from .device import autocast, place
 from .data import (IGNORE, collate, encode_all, epoch_batches, load_examples, split_validation, stratified_folds,
                    truncated_count)
 from .modeling import evaluate_loss, generate, loss_sum, require
@@ -143,7 +144,7 @@ class LoraTrainer:
         self.tokenizer = prepare_tokenizer(tokenizer)
         self.pad_id = tokenizer.pad_token_id
         self.train_enc, self.val_enc, self.lengths = encode_all(tokenizer, train_ex, val_ex, c.max_length)
-        self.model = _with_lora(model, c)
+        self.model, self.device, self.dtype = place(_with_lora(model, c), c)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=c.learning_rate, weight_decay=c.weight_decay)
         self.steps_per_epoch = math.ceil(math.ceil(len(self.train_enc) / c.batch_size) / c.grad_accum)
@@ -237,7 +238,8 @@ class LoraTrainer:
         n_tok = sum(int((m["labels"][:, 1:] != IGNORE).sum()) for m in micro)
         step_loss = 0.0
         for m in micro:  # token-weighted mean over the whole accumulated batch
-            loss, _ = loss_sum(self.model, m)
+            with autocast(self.device, self.dtype):
+                loss, _ = loss_sum(self.model, m)
             (loss / max(n_tok, 1)).backward()
             step_loss += loss.item() / max(n_tok, 1)
             self.examples_seen += len(m["input_ids"])

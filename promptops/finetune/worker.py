@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ from .._util.fs import publish_dir
 from ..config import load_config
 from ..store import open_store
 from . import jobs
+from . import shared_artifacts as shared
 from .config import TrainConfig
 
 PROGRESS_EVERY_S = 1.0
@@ -104,7 +106,8 @@ class Worker:
             log(f"job {self.job_id} is {job.status}; nothing to do")
             return 0
         job = self.store.update_job(self.job_id, status="running", pid=os.getpid(), heartbeat_at=jobs._now(),
-                                    started_at=job.started_at or jobs._now(), error=None)
+                                    started_at=job.started_at or jobs._now(), error=None,
+                                    metrics={**(job.metrics or {}), "host": socket.gethostname()})
         beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         beat.start()
         try:
@@ -114,6 +117,7 @@ class Worker:
                 self.stop_requested = True
             cause = exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
+            shared.save_checkpoint(self.config, self.job_id)
             if self.store.get_job(self.job_id).status != "cancelled":
                 self.store.update_job(self.job_id, status="failed", finished_at=jobs._now(),
                                       error=f"{cause} (resume: promptops jobs resume {self.job_id})")
@@ -126,6 +130,8 @@ class Worker:
         tc = TrainConfig.from_dict(job.config)
         val = (job.metrics or {}).get("val_dataset")
         work = jobs.work_dir(self.config, job.id)
+        shared.check_gpus((job.metrics or {}).get("resources"))
+        shared.restore_checkpoint(self.config, job.id)
         mod = _trainer_module()
         metrics = dict(job.metrics or {})
         log(f"job {job.id}: {job.prompt} on {tc.base}, data {job.dataset}" + (f" + {val}" if val else ""))
@@ -149,6 +155,9 @@ class Worker:
         _publish(Path(result.out_dir), target)
         name = jobs.model_name(tc.base, job.id)
         metrics.update({k: v for k, v in result.metrics.items()}, model=name, adapter=str(target))
+        url = shared.publish_adapter(self.config, job.id, target)
+        if url:
+            metrics["artifact_url"] = url
         if isinstance(metrics.get("estimate"), dict):  # the estimate made before the job, and what it measured
             metrics["estimate"]["actual"] = {k: metrics.get(k) for k in ("steps", "train_time_s", "wall_time_s",
                                                                            "max_length", "truncated_examples")}
@@ -160,6 +169,7 @@ class Worker:
         return 0
 
     def _cancelled(self) -> int:
+        shared.save_checkpoint(self.config, self.job_id)
         job = self.store.get_job(self.job_id)
         if job.status != "cancelled":
             self.store.update_job(self.job_id, status="cancelled", finished_at=jobs._now(),

@@ -53,6 +53,9 @@ def generate(model: Any, tokenizer: Any, messages_list: Sequence[list[dict]], *,
     with torch.no_grad():
         if seed is not None:
             torch.manual_seed(seed)
+        device = getattr(model, "device", None)
+        if device is not None and getattr(device, "type", "cpu") != "cpu":
+            ids, mask = ids.to(device), mask.to(device)
         out = model.generate(input_ids=ids, attention_mask=mask, **gen_kw)
     eos = set(eos_ids) if eos_ids is not None else _eos_ids(model, tokenizer)
     results = []

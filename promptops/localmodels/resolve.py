@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config import Config, find_root, load_config
 from ..errors import ModelError
+from .artifacts import fetch_adapter
 
 __all__ = ["EMBEDDED_NAME", "GGUF_FILE", "adapter_roots", "resolve_adapter", "resolve_base", "smollm2_gguf",
            "with_adapter_path"]
@@ -76,17 +77,33 @@ def resolve_adapter(spec: str, dirs: list[Path] | None = None) -> Path:
     for root in roots:
         if (root / spec).is_dir():
             return (root / spec).resolve()
+    fetched = from_artifacts(spec)
+    if fetched is not None:
+        return fetched
     raise ModelError(f"adapter {spec!r} not found",
                      hint="give a folder path, or a job id under " + ", ".join(map(str, roots)))
 
 
-def with_adapter_path(target: str, dirs: list[Path]) -> str:
+def from_artifacts(job_id: str, config: Config | None = None) -> Path | None:
+    """A job's adapter copied from ``artifacts.url`` into the local cache (None: no such URL or adapter)."""
+    if "/" in job_id or not job_id:
+        return None
+    if config is None:
+        try:
+            config = load_config()
+        except Exception:  # noqa: BLE001 - a broken promptops.yaml: the caller reports the adapter missing
+            return None
+    return fetch_adapter(config, job_id) if config.artifacts.url else None
+
+
+def with_adapter_path(target: str, dirs: list[Path], config: Config | None = None) -> str:
     """``local/<base>+<id>`` with the adapter id replaced by its folder under ``dirs``, when there
-    is one; else ``target`` unchanged (the handler then reports the adapter missing)."""
+    is one, or its copy fetched from ``artifacts.url`` (see :mod:`.artifacts`); else ``target`` unchanged (the handler then reports the adapter missing)."""
     base, plus, adapter = target.partition("+")
     if not plus or Path(adapter).expanduser().is_dir():
         return target
     for root in dirs:
         if (Path(root) / adapter).is_dir():
             return f"{base}+{(Path(root) / adapter).resolve()}"
-    return target
+    fetched = from_artifacts(adapter, config)
+    return f"{base}+{fetched}" if fetched is not None else target

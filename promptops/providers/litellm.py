@@ -208,7 +208,7 @@ async def _complete(model: str, messages: list[dict], params: dict | None = None
                 return done
     litellm = setup_litellm(config)
     if config is not None and is_local(target):
-        target = with_adapter_path(target, config.adapter_dirs)  # litellm calls the handler without the config
+        target = with_adapter_path(target, config.adapter_dirs, config)  # litellm calls the handler without the config
     elif getattr(config, "litellm_direct", True):
         start = time.perf_counter()
         try:

@@ -1,0 +1,228 @@
+"""The ``ray`` fine-tune backend: the worker runs as a Ray job on a cluster (the only module importing Ray).
+
+``ray.address`` in promptops.yaml is the cluster's job-submission address (what
+``ray job submit --address`` takes: ``http://HOST:8265``). Without it a local Ray is started on
+demand (``ray start --head``, ``ray.local_cpus`` CPUs, a detached cluster that outlives the command;
+``ray stop`` ends it) and its address kept in ``<state>/ray.json``.
+
+The job's entrypoint is the same worker as the local backend's (``python -m promptops.finetune.worker
+JOB_ID``), with the resources of ``metrics["resources"]`` (``entrypoint_num_cpus``,
+``entrypoint_num_gpus``, ``entrypoint_memory``); it writes progress, heartbeat, loss curve and metrics
+into the job record itself, so the database must be reachable from the cluster (a shared
+``database_url``). Before submitting, the cluster's alive nodes are asked for those resources: when no
+node has them the job fails at once with that cause instead of waiting in Ray's queue. The record
+keeps ``metrics["ray"]`` (address, job id, node id); a Ray job that ended while the record says
+running (a killed worker, a lost node) marks the job failed with Ray's message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+from ..config import Config
+from .backends import JobError, now, worker_env
+
+PASS_ENV_PREFIXES = ("PROMPTOPS_", "HF_", "TRANSFORMERS_")
+PASS_ENV = ("PYTHONPATH",)
+START_TIMEOUT_S = 180.0
+
+
+def require() -> Any:
+    """The ``ray.job_submission`` module, or a JobError with the install hint."""
+    try:
+        from ray import job_submission
+    except ImportError:
+        raise JobError("the ray fine-tune backend needs Ray, which is not installed",
+                        hint='pip install "promptops[ray]" (or set finetune.backend: local)') from None
+    return job_submission
+
+
+def client(address: str) -> Any:
+    js = require()
+    try:
+        return js.JobSubmissionClient(address)
+    except Exception as exc:  # noqa: BLE001 - ConnectionError, ValueError, RuntimeError depending on the cause
+        raise JobError(f"cannot reach the Ray cluster at {address}: {type(exc).__name__}: {exc}",
+                        where="promptops.yaml ray.address",
+                        hint="start it (ray start --head) or fix ray.address; unset it for a local Ray") from None
+
+
+def _state_file(config: Config) -> Any:
+    return config.state_path / "ray.json"
+
+
+def address(config: Config) -> str:
+    """The job-submission address: ``ray.address``, else a local Ray (started now if none answers)."""
+    if config.ray.address:
+        return config.ray.address
+    saved = _state_file(config)
+    if saved.is_file():
+        addr = json.loads(saved.read_text()).get("address")
+        if addr and _answers(addr):
+            return addr
+    return start_local(config)
+
+
+def _answers(addr: str) -> bool:
+    try:
+        client(addr)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_local(config: Config) -> str:
+    """``ray start --head`` on this machine (dashboard on loopback); returns its address."""
+    require()
+    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
+    if not ray_cli:
+        raise JobError("the ray command is not on PATH", hint='pip install "promptops[ray]"')
+    port, dash = _free_port(), _free_port()
+    cmd = [ray_cli, "start", "--head", f"--port={port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
+           "--disable-usage-stats"]
+    if config.ray.local_cpus:
+        cmd.append(f"--num-cpus={config.ray.local_cpus}")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False)
+    if out.returncode != 0:
+        raise JobError("could not start a local Ray: " + (out.stderr or out.stdout).strip()[-400:],
+                        hint="set ray.address to a running cluster")
+    addr = f"http://127.0.0.1:{dash}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not _answers(addr):
+        if time.monotonic() > deadline:
+            raise JobError(f"the local Ray started but its job server at {addr} does not answer")
+        time.sleep(0.5)
+    _state_file(config).parent.mkdir(parents=True, exist_ok=True)
+    _state_file(config).write_text(json.dumps({"address": addr, "gcs_port": port}))
+    return addr
+
+
+def _is_loopback(addr: str) -> bool:
+    host = urlparse(addr if "://" in addr else "http://" + addr).hostname or ""
+    return host in ("127.0.0.1", "localhost", "::1", socket.gethostname())
+
+
+def fits(nodes: list[dict[str, float]], want: dict[str, float]) -> bool:
+    """Whether one node's total resources cover ``want`` (Ray's names: CPU, GPU, memory in bytes)."""
+    return any(all(node.get(k, 0.0) >= v for k, v in want.items() if v) for node in nodes)
+
+
+def node_resources(addr: str) -> list[dict[str, float]]:
+    """The total resources of each alive node of the cluster at ``addr``."""
+    require()
+    from ray.util.state import list_nodes
+
+    try:
+        nodes = list_nodes(address=addr, filters=[("state", "=", "ALIVE")], raise_on_missing_output=False)
+    except Exception as exc:  # noqa: BLE001
+        raise JobError(f"cannot list the nodes of the Ray cluster at {addr}: {exc}",
+                        where="promptops.yaml ray.address") from None
+    return [dict(n.resources_total or {}) for n in nodes]
+
+
+def wanted(resources: dict[str, Any] | None) -> dict[str, float]:
+    r = resources or {}
+    return {"CPU": float(r.get("cpus") or 1), "GPU": float(r.get("gpus") or 0),
+            "memory": float(r.get("memory_gb") or 0) * 2**30}
+
+
+def describe(want: dict[str, float]) -> str:
+    parts = [f"{want['CPU']:g} CPU"]
+    if want["GPU"]:
+        parts.append(f"{want['GPU']:g} GPU")
+    if want["memory"]:
+        parts.append(f"{want['memory'] / 2**30:g} GiB memory")
+    return ", ".join(parts)
+
+
+class RayBackend:
+    name = "ray"
+
+    def preflight(self, config: Config) -> None:
+        client(address(config))
+
+    def launch(self, config: Config, job: Any, store: Any) -> Any:
+        try:
+            addr = address(config)
+            c = client(addr)
+        except Exception as exc:
+            store.update_job(job.id, status="failed", finished_at=now(), error=str(exc))
+            raise
+        metrics = dict(job.metrics or {})
+        want = wanted(metrics.get("resources"))
+        nodes = node_resources(addr)
+        if not fits(nodes, want):
+            have = "; ".join(describe({"CPU": n.get("CPU", 0), "GPU": n.get("GPU", 0),
+                                       "memory": n.get("memory", 0)}) for n in nodes) or "no alive node"
+            cause = f"no node of the Ray cluster at {addr} has {describe(want)} (nodes: {have})"
+            store.update_job(job.id, status="failed", finished_at=now(), error=cause)
+            raise JobError(cause, hint="ask for less (--cpus/--gpus/--memory) or add a node that has it")
+        env = {k: v for k, v in os.environ.items() if k.startswith(PASS_ENV_PREFIXES) or k in PASS_ENV}
+        env.update(worker_env(config))
+        python = sys.executable if _is_loopback(addr) else "python"
+        resumes = int(metrics.get("resumes", 0))
+        submission = f"promptops-{job.id}" + (f"-r{resumes}" if resumes else "")
+        try:
+            ray_id = c.submit_job(entrypoint=f"{python} -m promptops.finetune.worker {job.id}",
+                                  submission_id=submission, runtime_env={"env_vars": env},
+                                  entrypoint_num_cpus=want["CPU"], entrypoint_num_gpus=want["GPU"] or None,
+                                  entrypoint_memory=int(want["memory"]) or None,
+                                  metadata={"promptops_job": job.id, "prompt": job.prompt})
+        except Exception as exc:  # noqa: BLE001
+            cause = f"the Ray cluster at {addr} refused the job: {exc}"
+            store.update_job(job.id, status="failed", finished_at=now(), error=cause)
+            raise JobError(cause) from None
+        metrics.update(backend="ray", host=None, ray={"address": addr, "job_id": ray_id, "node_id": None})
+        return store.update_job(job.id, pid=None, heartbeat_at=now(), metrics=metrics)
+
+    def _info(self, job: Any) -> Any:
+        r = (job.metrics or {}).get("ray") or {}
+        if not r.get("job_id"):
+            return None
+        try:
+            return client(r["address"]).get_job_info(r["job_id"])
+        except Exception:  # noqa: BLE001 - cluster unreachable: the heartbeat decides
+            return None
+
+    def dead_cause(self, config: Config, job: Any, store: Any) -> str | None:
+        info = self._info(job)
+        if info is None:
+            return None
+        r = dict((job.metrics or {}).get("ray") or {})
+        if info.driver_node_id and r.get("node_id") != info.driver_node_id:
+            r["node_id"] = info.driver_node_id
+            store.update_job(job.id, metrics={**(store.get_job(job.id).metrics or {}), "ray": r})
+        status = str(getattr(info.status, "value", info.status))
+        if status in ("PENDING", "RUNNING"):
+            return None
+        # the worker writes its final status before it exits: read the record again
+        if store.get_job(job.id).status not in ("queued", "running"):
+            return None
+        cause = f"the Ray job {r.get('job_id')} ended {status}: {info.message or 'no message'}"
+        try:
+            tail = [ln for ln in client(r["address"]).get_job_logs(r["job_id"]).splitlines() if ln.strip()][-3:]
+        except Exception:  # noqa: BLE001
+            tail = []
+        return cause + ("; log ends: " + " | ".join(tail) if tail else "")
+
+    def cancel(self, config: Config, job: Any, store: Any) -> None:
+        r = (job.metrics or {}).get("ray") or {}
+        if r.get("job_id"):
+            try:
+                client(r["address"]).stop_job(r["job_id"])  # SIGTERM: the worker checkpoints and exits
+            except Exception as exc:  # noqa: BLE001 - the record already says cancelled; the worker reads it
+                print(f"note: Ray did not stop job {r['job_id']}: {exc}", file=sys.stderr)

@@ -1,0 +1,61 @@
+"""The trainer's device pick, precision and GPU check on a machine without a GPU (the CPU path)."""
+
+from __future__ import annotations
+
+import pytest
+
+from promptops.errors import ConfigError
+from promptops.finetune import TrainConfig, jobs
+from promptops.finetune.shared_artifacts import check_gpus
+
+torch = pytest.importorskip("torch")
+from promptops.finetune import device  # noqa: E402
+
+needs_no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+
+
+@needs_no_gpu
+def test_auto_is_the_cpu_in_float32_and_a_missing_device_is_refused():
+    mps = getattr(torch.backends, "mps", None)
+    if mps and mps.is_available():
+        pytest.skip("this machine has MPS")
+    assert device.pick_device("auto") == "cpu"
+    assert device.pick_dtype("cpu", "auto") is torch.float32
+    assert isinstance(device.autocast("cpu", torch.float32), type(__import__("contextlib").nullcontext()))
+    with pytest.raises(ConfigError, match="no cuda device"):
+        device.pick_device("cuda")
+
+
+@needs_no_gpu
+def test_a_job_asking_for_gpus_this_machine_lacks_is_refused():
+    check_gpus(None)
+    check_gpus({"gpus": 0})
+    with pytest.raises(jobs.JobError, match="asks for 2 GPU"):
+        check_gpus({"gpus": 2})
+
+
+def test_the_new_settings_are_validated_and_do_not_change_the_run_fingerprint():
+    assert TrainConfig.from_dict({"device": "cpu", "precision": "bf16", "gradient_checkpointing": "true"})
+    with pytest.raises(ConfigError, match="device"):
+        TrainConfig.from_dict({"device": "tpu"})
+    from promptops.finetune.state import fingerprint
+
+    rows = [{"input_ids": [1, 2], "labels": [-100, 2]}]
+    assert fingerprint(TrainConfig(), rows, rows) == fingerprint(TrainConfig(device="cpu", precision="fp32",
+                                                                            gradient_checkpointing=True), rows, rows)
+
+
+def test_gradient_checkpointing_trains_to_the_same_losses(tmp_path):
+    """The option only recomputes activations: the tiny trainer's losses match a run without it."""
+    pytest.importorskip("peft")
+    from promptops.finetune import trainer
+    from tests.test_trainer import DATA, cfg, char_tokenizer, tiny_model
+
+    tok = char_tokenizer()
+    runs = []
+    for on in (False, True):
+        res = trainer.train(cfg(max_steps=2, eval_generate=False, gradient_checkpointing=on), DATA[:8], DATA[8:],
+                            tmp_path / str(on), model=tiny_model(tok), tokenizer=tok)
+        assert res.status == "succeeded"
+        runs.append([x["loss"] for x in res.metrics["losses"]])
+    assert runs[0] == pytest.approx(runs[1], rel=1e-4)
