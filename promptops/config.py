@@ -220,9 +220,14 @@ def load_config(root: Path | None = None) -> Config:
     root = Path(root).resolve() if root else find_root()
     path = root / CONFIG_FILE
     data: dict[str, Any] = {}
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{CONFIG_FILE} is not a file", where=str(path), hint="remove it or make it a YAML file")
     if path.is_file():
         try:
             loaded = yamlsafe.load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 text (byte {exc.start})", where=str(path),
+                              hint="save the file as UTF-8") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)

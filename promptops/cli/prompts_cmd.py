@@ -98,9 +98,11 @@ def render(spec: str = typer.Argument(..., help="NAME or NAME@REF."),
     if vars_file:
         import yaml
 
+        from .._util import yamlsafe
+
         try:
-            loaded = yaml.safe_load(vars_file.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
+            loaded = yamlsafe.load(vars_file.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
             raise RenderError(f"cannot read variables: {exc}", where=str(vars_file)) from None
         if not isinstance(loaded, dict):
             raise RenderError("the variables file must hold a mapping", where=str(vars_file))

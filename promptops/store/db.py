@@ -193,6 +193,14 @@ def open_engine(raw_url: str) -> Engine:
                          hint="is this a promptops database? back it up and point database_url elsewhere") from None
     except ModuleNotFoundError as exc:
         raise StoreError(f"a database driver is missing ({exc.name})", hint="pip install 'promptops[postgres]'") from None
+    except Exception as exc:
+        if not type(exc).__module__.startswith("alembic"):
+            raise
+        # alembic's CommandError: the database names a revision this promptops does not have
+        raise StoreError(f"the database {shown(url)} is at a migration this promptops does not know "
+                         f"({str(exc).splitlines()[0]})",
+                         hint="was it written by a newer promptops? upgrade promptops, or point database_url "
+                              "elsewhere") from None
     _migrated.add(key)
     return engine
 
@@ -202,7 +210,14 @@ def url_of(config_or_url: Config | str) -> str:
         return config_or_url
     url = config_or_url.db_url()
     if url.startswith("sqlite"):
-        config_or_url.state_path.mkdir(parents=True, exist_ok=True)
+        try:
+            config_or_url.state_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot make the state folder: {exc.strerror or exc}", where=str(config_or_url.state_path),
+                             hint="point state_dir (promptops.yaml) at a folder promptops may write") from None
+        if not config_or_url.state_path.is_dir():
+            raise StoreError("the state folder is not a folder", where=str(config_or_url.state_path),
+                             hint="point state_dir (promptops.yaml) at a folder promptops may write")
     return url
 
 

@@ -1,19 +1,15 @@
-"""Read-only records: eval runs (with per-case results), deployments, fine-tune jobs, health."""
+"""Read-only records: eval runs (with per-case results), deployments, fine-tune jobs."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
-from ... import __version__
 from ..auth import SECURED, ReadKey
 from ..schemas import (
     DeploymentList,
     DeploymentPublic,
-    Health,
     JobList,
     JobPublic,
     ResultPublic,
@@ -61,20 +57,3 @@ def list_deployments(_: ReadKey, store: StoreDep, prompt: Filter = None, env: La
 def list_jobs(_: ReadKey, store: StoreDep, prompt: Filter = None) -> JobList:
     """Fine-tune jobs, newest first, with status, progress and metrics."""
     return JobList(jobs=[JobPublic.model_validate(j) for j in store.list_jobs(prompt=prompt)])
-
-
-@router.get("/health", response_model=Health, tags=["meta"], responses={503: {"model": Health}})
-async def health(store: StoreDep) -> JSONResponse | Health:
-    """Liveness and database reachability (no key needed)."""
-    import sqlalchemy as sa
-
-    def ping() -> None:
-        with store.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-
-    try:
-        await run_in_threadpool(ping)
-    except Exception:  # noqa: BLE001 - any failure means the database is not usable
-        body = Health(status="unavailable", version=__version__, database=store.dialect)
-        return JSONResponse(body.model_dump(), status_code=503)
-    return Health(status="ok", version=__version__, database=store.dialect)
