@@ -102,7 +102,11 @@ def render(spec: str = typer.Argument(..., help="NAME or NAME@REF."),
 
         try:
             loaded = yamlsafe.load(vars_file.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{vars_file}:{mark.line + 1}" if mark else str(vars_file)
+            raise RenderError(f"cannot read variables: {getattr(exc, 'problem', None) or exc}", where=where) from None
+        except (OSError, UnicodeDecodeError) as exc:
             raise RenderError(f"cannot read variables: {exc}", where=str(vars_file)) from None
         if not isinstance(loaded, dict):
             raise RenderError("the variables file must hold a mapping", where=str(vars_file))

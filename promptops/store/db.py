@@ -25,6 +25,8 @@ from ..errors import StoreError
 from .lite import BUSY_TIMEOUT_MS, sqlite_pragmas
 from .schema import HEAD_REVISION
 
+log = logging.getLogger("promptops.store")
+
 if TYPE_CHECKING:
     from ..config import Config
 
@@ -105,6 +107,18 @@ def get_engine(raw_url: str) -> Engine:
             engine = _sqlite_engine(url) if url.get_backend_name() == "sqlite" else _postgres_engine(url)
             _engines[key] = engine
     return engine
+
+
+def checkpoint_engines() -> None:
+    """Fold each SQLite database this process opened back into its file (``wal_checkpoint(TRUNCATE)``),
+    so a copy of the ``.db`` file alone holds every commit: the CLI leaves with ``os._exit``, which
+    skips the checkpoint SQLite makes when the last connection closes. Never raises."""
+    from . import lite
+
+    with _lock:
+        paths = {Path(e.url.database) for (pid, _url), e in _engines.items()
+                 if pid == os.getpid() and e.dialect.name == "sqlite" and e.url.database not in (None, "", ":memory:")}
+    lite.checkpoint(paths | lite.OPENED)
 
 
 def dispose_engines() -> None:
