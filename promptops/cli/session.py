@@ -54,11 +54,16 @@ def print_json(data: Any) -> None:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """A table on stdout; cells are data, never markup or terminal escape sequences (a prompt's
+    description or a commit message is shown as written)."""
+    from rich.markup import escape
     from rich.table import Table
+
+    from .._util.text import printable
 
     t = Table(title=title, show_lines=False, header_style="bold")
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
+        t.add_row(*["" if v is None else escape(printable(str(v))) for v in r])
     console().print(t)
