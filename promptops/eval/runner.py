@@ -93,13 +93,17 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
                          progress: Progress | None = None, store: EvalStore | None = None, source: str = "cli",
                          branch: str | None = None) -> EvalReport:
     """Score every target on its models (or ``models``), ``repeat`` times per case."""
+    from .locks import eval_locks
+
     started = time.perf_counter()
     own = store is None
     store = store or open_for_eval(config)
+    fps = [fingerprint(t, models or t.prompt.models_or(config.default_model), repeat) for t in targets]
     try:
-        return await _run_eval(config, targets, store, started, models=models, repeat=repeat,
-                               concurrency=concurrency, use_cache=use_cache, progress=progress,
-                               source=source, branch=branch)
+        async with eval_locks(config.state_path, fps):  # a second eval of the same runs waits, then reuses
+            return await _run_eval(config, targets, store, started, models=models, repeat=repeat,
+                                   concurrency=concurrency, use_cache=use_cache, progress=progress,
+                                   source=source, branch=branch)
     finally:
         if own:
             store.close()
