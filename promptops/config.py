@@ -83,6 +83,9 @@ class EscalateOptions:
 class ServerOptions:
     require_auth: bool = False
     max_body_bytes: int = field(default=262_144, metadata={"ge": 1024})
+    # seconds a verified API key is trusted without asking the database (0: a revocation takes effect
+    # on the next request, at one key lookup per request)
+    key_ttl: float = field(default=5.0, metadata={"ge": 0, "le": 3600})
     # models /v1/chat/completions passes through to litellm (a `models:` key or a litellm name);
     # any other name that is not `prompt:NAME` is refused
     allowed_models: list[str] = field(default_factory=list)

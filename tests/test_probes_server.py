@@ -74,3 +74,22 @@ def test_health_says_whether_the_model_path_is_warm_and_ready_waits_for_it(clien
     assert client.get("/health").json()["model_path"] == "warm"
     warm = client.get("/ready")
     assert warm.status_code == 200 and warm.json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("ttl, works_after_revocation", [(5.0, True), (0.0, False)])
+def test_a_revoked_key_works_for_at_most_key_ttl(project, ttl, works_after_revocation):  # noqa: F811
+    """Documented: a server trusts a verified key for ``server.key_ttl`` seconds; 0 makes a
+    revocation count from the next request."""
+    import dataclasses
+
+    from fastapi.testclient import TestClient
+
+    from promptops.server import create_app
+
+    config = dataclasses.replace(project.config, server=dataclasses.replace(project.config.server, key_ttl=ttl))
+    c = TestClient(create_app(config, store=project.store, cache_ttl=0))
+    plain, row = project.store.create_api_key("read", f"ttl {ttl}")
+    assert c.get("/v1/deployments", headers=auth(plain)).status_code == 200
+    project.store.revoke_api_key(row.id)
+    after = c.get("/v1/deployments", headers=auth(plain)).status_code
+    assert after == (200 if works_after_revocation else 401)

@@ -79,7 +79,7 @@ def create_app(project: Project | Config, *, store: Store | None = None, cache_t
     app.state.config = config
     app.state.store = store
     app.state.prompts = PromptCache(config, store, ttl=cache_ttl)
-    app.state.keys = KeyChecker(store, require_auth=config.server.require_auth)
+    app.state.keys = KeyChecker(store, require_auth=config.server.require_auth, ttl=config.server.key_ttl)
 
     app.add_exception_handler(PromptopsError, _library_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
