@@ -88,7 +88,7 @@ def test_the_results_database_holds_the_eval_after_the_fast_exit(git_project) ->
     first, so the workflow's artifact (the .db file alone) holds the run."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     code = "import sys; from promptops.cli.main import entry; sys.argv = ['promptops', 'eval', 'capital']; entry()"
-    done = subprocess.run([sys.executable, "-c", code], cwd=git_project, env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", code], cwd=git_project, env=env, capture_output=True, text=True, check=False,
                           timeout=300)
     assert done.returncode == 0, done.stderr
     state = git_project / ".promptops"

@@ -11,7 +11,7 @@ from promptops.testing.project import git
 def test_list_and_log_escape_control_sequences_and_markup(git_project, cli) -> None:
     path = git_project / "prompts" / "capital.prompt"
     hostile = 'description: "clear \\e[2J\\e[31mred\\r[bold]loud[/bold] \\u202egnp"'
-    text = re.sub(r"^description:.*$", lambda _: hostile, path.read_text(), count=1, flags=re.M)
+    text = re.sub(r"^description:.*$", lambda _: hostile, path.read_text(), count=1, flags=re.MULTILINE)
     path.write_text(text)
     git(git_project, "commit", "-qam", "msg \x1b]0;owned\x07 title \x1b[5mblink")
     listed = cli("list", cwd=git_project).stdout

@@ -79,14 +79,12 @@ def deployments(
     if not history:
         common.console().print("no deployments yet (promptops promote NAME@REF --to ENV)", markup=False)
         return
-    from rich.markup import escape  # table cells are rich markup; reasons and names are user text
-
     common.table("current labels", ["prompt", "env", "version", "model", "score", "since", "by"],
-                 [[r.prompt, r.env, r.version, escape(r.model), common.pct(r.score), _when(r), escape(r.actor)]
+                 [[r.prompt, r.env, r.version, r.model, common.pct(r.score), _when(r), r.actor]
                   for r in current])
     common.table("history (newest first)", ["#", "when", "prompt", "env", "version", "model", "score", "by", "reason"],
-                 [[r.id, _when(r), r.prompt, r.env, r.version, escape(r.model), common.pct(r.score), escape(r.actor),
-                   escape(" ".join(x for x in (_note(r), r.reason) if x))] for r in history])
+                 [[r.id, _when(r), r.prompt, r.env, r.version, r.model, common.pct(r.score), r.actor,
+                   " ".join(x for x in (_note(r), r.reason) if x)] for r in history])
 
 
 def _when(row) -> str:
@@ -118,7 +116,6 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """API keys (never the key itself: id, name, prefix, scope, created, revoked)."""
-    from rich.markup import escape
 
     from ..store.models import ApiKeyPublic
 
@@ -127,7 +124,7 @@ def keys_list(as_json: bool = typer.Option(False, "--json", help="Machine-readab
         common.print_json([r.model_dump(mode="json") for r in rows])
         return
     common.table(None, ["id", "name", "prefix", "scope", "created", "revoked"],
-                 [[r.id, escape(r.name), escape(r.prefix) + "…", r.scope, r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                 [[r.id, r.name, r.prefix + "…", r.scope, r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
                    "yes" if r.revoked else ""] for r in rows])
 
 
