@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from .._util import yamlsafe
 from ..diff import prompt_diff
 from ..errors import RenderError
 from ..suites import load_suite
@@ -97,8 +98,6 @@ def render(spec: str = typer.Argument(..., help="NAME or NAME@REF."),
     values: dict = {}
     if vars_file:
         import yaml
-
-        from .._util import yamlsafe
 
         try:
             loaded = yamlsafe.load(vars_file.read_text(encoding="utf-8"))

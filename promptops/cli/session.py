@@ -11,6 +11,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from .._util.text import printable
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -58,8 +60,6 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     description or a commit message is shown as written)."""
     from rich.markup import escape
     from rich.table import Table
-
-    from .._util.text import printable
 
     t = Table(title=title, show_lines=False, header_style="bold")
     for c in columns:

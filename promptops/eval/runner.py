@@ -29,6 +29,7 @@ from ..providers.toolcalls import output_text
 from ..store import EvalStore, open_for_eval
 from ..suites import Case, check_cases
 from .calls import call_with_retries, model_limits, secrets_of
+from .locks import eval_locks
 from .results import CaseResult, EvalReport, EvalTarget, Progress, PromptEval, summarize
 from .workers import Dispatcher, worker_count
 
@@ -93,8 +94,6 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
                          progress: Progress | None = None, store: EvalStore | None = None, source: str = "cli",
                          branch: str | None = None) -> EvalReport:
     """Score every target on its models (or ``models``), ``repeat`` times per case."""
-    from .locks import eval_locks
-
     started = time.perf_counter()
     own = store is None
     store = store or open_for_eval(config)

@@ -22,6 +22,7 @@ from sqlalchemy.engine.url import URL
 from sqlalchemy.pool import StaticPool
 
 from ..errors import StoreError
+from . import lite
 from .lite import BUSY_TIMEOUT_MS, sqlite_pragmas
 from .schema import HEAD_REVISION
 
@@ -113,8 +114,6 @@ def checkpoint_engines() -> None:
     """Fold each SQLite database this process opened back into its file (``wal_checkpoint(TRUNCATE)``),
     so a copy of the ``.db`` file alone holds every commit: the CLI leaves with ``os._exit``, which
     skips the checkpoint SQLite makes when the last connection closes. Never raises."""
-    from . import lite
-
     with _lock:
         paths = {Path(e.url.database) for (pid, _url), e in _engines.items()
                  if pid == os.getpid() and e.dialect.name == "sqlite" and e.url.database not in (None, "", ":memory:")}
