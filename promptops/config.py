@@ -112,6 +112,9 @@ class EscalateOptions:
 class ServerOptions:
     require_auth: bool = False
     max_body_bytes: int = field(default=262_144, metadata={"ge": 1024})
+    # seconds a verified API key is trusted without asking the database (0: a revocation takes effect
+    # on the next request, at one key lookup per request)
+    key_ttl: float = field(default=5.0, metadata={"ge": 0, "le": 3600})
     # models /v1/chat/completions passes through to litellm (a `models:` key or a litellm name);
     # any other name that is not `prompt:NAME` is refused
     allowed_models: list[str] = field(default_factory=list)
@@ -271,9 +274,14 @@ def load_config(root: Path | None = None) -> Config:
     root = Path(root).resolve() if root else find_root()
     path = root / CONFIG_FILE
     data: dict[str, Any] = {}
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{CONFIG_FILE} is not a file", where=str(path), hint="remove it or make it a YAML file")
     if path.is_file():
         try:
             loaded = yamlsafe.load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 text (byte {exc.start})", where=str(path),
+                              hint="save the file as UTF-8") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)

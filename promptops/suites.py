@@ -143,6 +143,9 @@ def _parse_jsonl(text: str, name: str, files: Files) -> list[Case]:
         except RecursionError:
             raise SuiteError("invalid JSON: nested too deep", where=f"{name}:{n}",
                              hint="each line must be one JSON object of ordinary depth") from None
+        except ValueError as exc:  # an integer past Python's 4,300-digit conversion limit
+            raise SuiteError(f"invalid JSON: {exc}", where=f"{name}:{n}",
+                             hint="write a number that long as a string") from None
         out.extend(_cases(row, name, f"{name}:{n}", files))
     return out
 
@@ -226,6 +229,16 @@ def _cases_ref(data: dict[str, Any], node: yaml.Node, name: str, files: Files) -
 
 def _parse_csv(text: str, name: str, files: Files) -> list[Case]:
     reader = csv.reader(io.StringIO(text))
+    try:
+        return _csv_cases(reader, name, files)
+    except csv.Error as exc:  # a stray quote or newline, a cell over the csv module's 128 KiB limit
+        hint = ("keep long text in its own file and name it with file://PATH in the cell" if "field limit" in str(exc)
+                else "quote cells that hold commas, quotes or line breaks")
+        raise SuiteError(f"not a readable CSV row: {exc}", where=f"{name}:{max(reader.line_num, 1)}",
+                         hint=hint) from None
+
+
+def _csv_cases(reader: Any, name: str, files: Files) -> list[Case]:
     try:
         header = next(reader)
     except StopIteration:

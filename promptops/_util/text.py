@@ -29,3 +29,15 @@ def lone_surrogate_at(value: Any, path: str = "") -> str | None:
             if found := lone_surrogate_at(item, f"{path}[{i}]"):
                 return found
     return None
+
+
+# C0 and C1 control characters but tab and newline, DEL, and the bidirectional overrides that
+# reorder what a terminal shows (a "Trojan Source" description)
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: escape sequences and other control characters
+    (``\\x1b[2J``, a carriage return that overwrites the line) shown as ``\\x1b``, never run."""
+    return _CONTROLS.sub(lambda m: repr(m.group())[1:-1] if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                         text)

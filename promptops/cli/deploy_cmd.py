@@ -86,8 +86,6 @@ def deployments(
     if not history:
         common.console().print("no deployments yet (promptops promote NAME@REF --to ENV)", markup=False)
         return
-    from rich.markup import escape  # table cells are rich markup; reasons and names are user text
-
     store = common.store()
     splits = {r.id: split_of(store, r) for r in current if r.canary_percent is not None}
     rows = []
@@ -95,15 +93,15 @@ def deployments(
         if r.id in splits:
             stable = splits[r.id].stable
             rows.append([r.prompt, r.env, f"{stable.version} {100 - r.canary_percent:g}% | {r.version} "
-                         f"{r.canary_percent:g}% (canary)", escape(stable.model if stable.model == r.model
-                                                                     else f"{stable.model} | {r.model}"),
-                         common.pct(r.score), _when(r), escape(r.actor)])
+                         f"{r.canary_percent:g}% (canary)", stable.model if stable.model == r.model
+                                                                     else f"{stable.model} | {r.model}",
+                         common.pct(r.score), _when(r), r.actor])
         else:
-            rows.append([r.prompt, r.env, r.version, escape(r.model), common.pct(r.score), _when(r), escape(r.actor)])
+            rows.append([r.prompt, r.env, r.version, r.model, common.pct(r.score), _when(r), r.actor])
     common.table("current labels", ["prompt", "env", "version", "model", "score", "since", "by"], rows)
     common.table("history (newest first)", ["#", "when", "prompt", "env", "version", "model", "score", "by", "reason"],
-                 [[r.id, _when(r), r.prompt, r.env, r.version, escape(r.model), common.pct(r.score), escape(r.actor),
-                   escape(" ".join(x for x in (_note(r), r.reason) if x))] for r in history])
+                 [[r.id, _when(r), r.prompt, r.env, r.version, r.model, common.pct(r.score), r.actor,
+                   " ".join(x for x in (_note(r), r.reason) if x)] for r in history])
 
 
 def _when(row) -> str:
@@ -139,7 +137,6 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """API keys (never the key itself: id, name, prefix, scope, created, revoked)."""
-    from rich.markup import escape
 
     from ..store.models import ApiKeyPublic
 
@@ -148,7 +145,7 @@ def keys_list(as_json: bool = typer.Option(False, "--json", help="Machine-readab
         common.print_json([r.model_dump(mode="json") for r in rows])
         return
     common.table(None, ["id", "name", "prefix", "scope", "created", "revoked"],
-                 [[r.id, escape(r.name), escape(r.prefix) + "…", r.scope, r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                 [[r.id, r.name, r.prefix + "…", r.scope, r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
                    "yes" if r.revoked else ""] for r in rows])
 
 

@@ -148,6 +148,8 @@ def entry() -> None:
         code: object = 0
     except SystemExit as exc:
         code = exc.code
+    if "promptops.store.db" in sys.modules:  # os._exit below skips SQLite's checkpoint at close
+        sys.modules["promptops.store.db"].checkpoint_engines()
     if not any(name in sys.modules for name in ("litellm", "torch")):
         sys.exit(code)
     if isinstance(code, str):

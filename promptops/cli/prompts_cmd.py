@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from .._util import yamlsafe
 from ..diff import prompt_diff
 from ..errors import RenderError
 from ..suites import load_suite
@@ -99,8 +100,12 @@ def render(spec: str = typer.Argument(..., help="NAME or NAME@REF."),
         import yaml
 
         try:
-            loaded = yaml.safe_load(vars_file.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
+            loaded = yamlsafe.load(vars_file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{vars_file}:{mark.line + 1}" if mark else str(vars_file)
+            raise RenderError(f"cannot read variables: {getattr(exc, 'problem', None) or exc}", where=where) from None
+        except (OSError, UnicodeDecodeError) as exc:
             raise RenderError(f"cannot read variables: {exc}", where=str(vars_file)) from None
         if not isinstance(loaded, dict):
             raise RenderError("the variables file must hold a mapping", where=str(vars_file))

@@ -57,11 +57,23 @@ def print_json(data: Any) -> None:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """A table on stdout; cells are data, never markup or terminal escape sequences (a prompt's
+    description or a commit message is shown as written)."""
+    import re
+
+    from rich.markup import escape
     from rich.table import Table
+
+    # the rule of promptops._util.text.printable, not imported: `promptops --help` loads no library code
+    controls = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+    def printable(text: str) -> str:
+        return controls.sub(lambda m: repr(m.group())[1:-1] if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                            text)
 
     t = Table(title=title, show_lines=False, header_style="bold")
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
+        t.add_row(*["" if v is None else escape(printable(str(v))) for v in r])
     console().print(t)

@@ -30,7 +30,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GateError, NotFoundError, PromptopsError, RefError
+from ..errors import ConfigError, GateError, NotFoundError, PromptopsError, RefError
 from ..history import History, Resolved
 from ..history.git import GitRepo
 from ..project import Project
@@ -223,6 +223,9 @@ def _label_stack(rows_newest_first: list[Deployment]) -> list[Deployment]:
 def _committed(history: History, resolved: Resolved, spec: str) -> tuple[str, str]:
     """(commit, path) holding the resolved version; uncommitted content is refused."""
     found = history.committed(resolved)
+    if found is None and not history.is_git:
+        raise ConfigError(f"{history.root} is not a git repository: a label points at a commit", where=spec,
+                          hint="git init, then commit the prompts (promptops init does both)")
     if found is None:
         raise GateError(f"{resolved.name}@{resolved.prompt.version} exists only in the working tree", where=spec,
                         hint=f"commit {resolved.path} first: a label points at a commit so git keeps the audit "

@@ -30,6 +30,7 @@ from ..providers.toolcalls import output_text
 from ..store import EvalStore, open_for_eval
 from ..suites import Case, check_cases
 from .calls import call_with_retries, model_limits, secrets_of
+from .locks import eval_locks
 from .results import CaseResult, EvalReport, EvalTarget, Progress, PromptEval, ran, summarize
 from .workers import Dispatcher, worker_count
 
@@ -97,10 +98,12 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
     started = time.perf_counter()
     own = store is None
     store = store or open_for_eval(config)
+    fps = [fingerprint(t, models or t.prompt.models_or(config.default_model), repeat) for t in targets]
     try:
-        return await _run_eval(config, targets, store, started, models=models, repeat=repeat,
-                               concurrency=concurrency, use_cache=use_cache, progress=progress,
-                               source=source, branch=branch)
+        async with eval_locks(config.state_path, fps):  # a second eval of the same runs waits, then reuses
+            return await _run_eval(config, targets, store, started, models=models, repeat=repeat,
+                                   concurrency=concurrency, use_cache=use_cache, progress=progress,
+                                   source=source, branch=branch)
     finally:
         if own:
             store.close()

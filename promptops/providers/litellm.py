@@ -49,6 +49,11 @@ _PRICE_CHECKED: set[str] = set()
 _FULL_LOGGING = False  # Config.litellm_full_logging of the latest setup_litellm(config)
 
 
+def litellm_loaded() -> bool:
+    """Whether :func:`setup_litellm` has finished in this process (a call no longer waits for the import)."""
+    return _LITELLM is not None
+
+
 def setup_litellm(config: Any = None) -> Any:
     """Import and configure litellm once: quiet, no telemetry, ``local/`` registered, and the
     per-call success logging skipped while no litellm callback is registered (see

@@ -67,7 +67,8 @@ def create_app(project: Project | Config, *, store: Store | None = None, cache_t
     ``warm_providers``: import litellm in the background at start-up (it takes seconds), so the
     first ``complete`` does not wait for it.
     """
-    from .routes import calls, gateway, prompts, records
+    from .docs import add_docs
+    from .routes import calls, gateway, health, prompts, records
 
     owned = not (isinstance(project, Project) and store is None)
     if owned:  # closed at shutdown; it closes only what it opened, never the given store
@@ -85,12 +86,12 @@ def create_app(project: Project | Config, *, store: Store | None = None, cache_t
             project.close()
 
     app = FastAPI(title="promptops", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.project = project
     app.state.config = config
     app.state.store = store
     app.state.prompts = PromptCache(config, store, ttl=cache_ttl)
-    app.state.keys = KeyChecker(store, require_auth=config.server.require_auth)
+    app.state.keys = KeyChecker(store, require_auth=config.server.require_auth, ttl=config.server.key_ttl)
 
     app.add_exception_handler(PromptopsError, _library_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -98,8 +99,9 @@ def create_app(project: Project | Config, *, store: Store | None = None, cache_t
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(BodyLimit, max_bytes=config.server.max_body_bytes)
 
-    for module in (prompts, calls, records, gateway):
+    for module in (prompts, calls, records, gateway, health):
         app.include_router(module.router)
+    add_docs(app)
     _document_security(app)
     if dashboard:
         from .dashboard import router as dashboard_router
@@ -149,7 +151,11 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-    field = ".".join(str(p) for p in first.get("loc", ()))
+    loc = tuple(first.get("loc", ()))
+    if first.get("type") == "json_invalid":  # loc is ("body", <character offset>): the field is the body
+        first = {**first, "msg": f"not valid JSON (at character {loc[1]})" if len(loc) > 1 else "not valid JSON"}
+        loc = loc[:1]
+    field = ".".join(str(p) for p in loc)
     message = f"{field}: {first['msg']}" if field else str(first["msg"])
     return JSONResponse(jsonable_encoder(_body(message, field or None, "see /docs for the request schema",
                                                field=field or None, detail=errors)), status_code=422)

@@ -31,11 +31,14 @@ class ForbiddenError(AuthError):
 
 
 class KeyChecker:
-    """Verified keys (by plain value) -> scope, kept ``KEY_TTL`` seconds."""
+    """Verified keys (by plain value) -> scope, kept ``ttl`` seconds (``server.key_ttl``, default
+    ``KEY_TTL``): a key revoked elsewhere keeps working on this server for up to ``ttl`` seconds
+    (0: never cached, so a revocation counts from the next request)."""
 
-    def __init__(self, store: Store, *, require_auth: bool):
+    def __init__(self, store: Store, *, require_auth: bool, ttl: float = KEY_TTL):
         self.store = store
         self.require_auth = require_auth
+        self.ttl = ttl
         self._seen: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
 
@@ -54,7 +57,8 @@ class KeyChecker:
         with self._lock:
             if len(self._seen) > 10_000:
                 self._seen.clear()
-            self._seen[key] = (now + KEY_TTL, scope)
+            if self.ttl > 0:
+                self._seen[key] = (now + self.ttl, scope)
         return scope
 
     def check(self, key: str | None, needed: str) -> str | None:

@@ -371,3 +371,5 @@ class Health(_Response):
     status: str
     version: str
     database: str
+    model_path: str = Field("cold", description="'warm' once the model client (litellm) is loaded: until then "
+                                                "the first complete waits for its import (see /ready)")

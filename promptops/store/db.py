@@ -22,8 +22,11 @@ from sqlalchemy.engine.url import URL
 from sqlalchemy.pool import StaticPool
 
 from ..errors import StoreError
+from . import lite
 from .lite import BUSY_TIMEOUT_MS, sqlite_pragmas
 from .schema import HEAD_REVISION
+
+log = logging.getLogger("promptops.store")
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -105,6 +108,16 @@ def get_engine(raw_url: str) -> Engine:
             engine = _sqlite_engine(url) if url.get_backend_name() == "sqlite" else _postgres_engine(url)
             _engines[key] = engine
     return engine
+
+
+def checkpoint_engines() -> None:
+    """Fold each SQLite database this process opened back into its file (``wal_checkpoint(TRUNCATE)``),
+    so a copy of the ``.db`` file alone holds every commit: the CLI leaves with ``os._exit``, which
+    skips the checkpoint SQLite makes when the last connection closes. Never raises."""
+    with _lock:
+        paths = {Path(e.url.database) for (pid, _url), e in _engines.items()
+                 if pid == os.getpid() and e.dialect.name == "sqlite" and e.url.database not in (None, "", ":memory:")}
+    lite.checkpoint(paths | lite.OPENED)
 
 
 def dispose_engines() -> None:
@@ -193,6 +206,14 @@ def open_engine(raw_url: str) -> Engine:
                          hint="is this a promptops database? back it up and point database_url elsewhere") from None
     except ModuleNotFoundError as exc:
         raise StoreError(f"a database driver is missing ({exc.name})", hint="pip install 'promptops[postgres]'") from None
+    except Exception as exc:
+        if not type(exc).__module__.startswith("alembic"):
+            raise
+        # alembic's CommandError: the database names a revision this promptops does not have
+        raise StoreError(f"the database {shown(url)} is at a migration this promptops does not know "
+                         f"({str(exc).splitlines()[0]})",
+                         hint="was it written by a newer promptops? upgrade promptops, or point database_url "
+                              "elsewhere") from None
     _migrated.add(key)
     return engine
 
@@ -202,7 +223,14 @@ def url_of(config_or_url: Config | str) -> str:
         return config_or_url
     url = config_or_url.db_url()
     if url.startswith("sqlite"):
-        config_or_url.state_path.mkdir(parents=True, exist_ok=True)
+        try:
+            config_or_url.state_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot make the state folder: {exc.strerror or exc}", where=str(config_or_url.state_path),
+                             hint="point state_dir (promptops.yaml) at a folder promptops may write") from None
+        if not config_or_url.state_path.is_dir():
+            raise StoreError("the state folder is not a folder", where=str(config_or_url.state_path),
+                             hint="point state_dir (promptops.yaml) at a folder promptops may write")
     return url
 
 

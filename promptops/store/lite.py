@@ -63,7 +63,27 @@ def open_lite(url: str) -> SqlEvalStore | None:
     return SqlEvalStore(connect, SQLITE, where=str(path), errors=(sqlite3.Error,), on_close=close)
 
 
+OPENED: set[Path] = set()  # the files this process opened here (checkpointed before the CLI's fast exit)
+
+
+def checkpoint(paths: set[Path]) -> None:
+    """``PRAGMA wal_checkpoint(TRUNCATE)`` on each SQLite file: the WAL's commits moved into the
+    file itself. Never raises: a busy or vanished database keeps its WAL, which stays valid."""
+    for path in paths:
+        if not path.is_file():
+            continue
+        try:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass
+
+
 def _connect(path: Path) -> sqlite3.Connection:
+    OPENED.add(path)
     # isolation_level=None: sqlite3 opens no transactions of its own; SqlEvalStore begins them.
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     for pragma in sqlite_pragmas():

@@ -1,14 +1,11 @@
-"""Read-only records: eval runs (with per-case results), deployments, fine-tune jobs, health."""
+"""Read-only records: eval runs (with per-case results), deployments, fine-tune jobs."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
-from ... import __version__
 from ...deploy import canary
 from ..auth import SECURED, ReadKey
 from ..schemas import (
@@ -17,7 +14,6 @@ from ..schemas import (
     DeploymentList,
     DeploymentPublic,
     DeploymentState,
-    Health,
     JobList,
     JobPublic,
     ResultPublic,
@@ -80,20 +76,3 @@ def get_deployment(name: PromptName, env: EnvName, _: ReadKey, store: StoreDep, 
 def list_jobs(_: ReadKey, store: StoreDep, prompt: Filter = None) -> JobList:
     """Fine-tune jobs, newest first, with status, progress and metrics."""
     return JobList(jobs=[JobPublic.model_validate(j) for j in store.list_jobs(prompt=prompt)])
-
-
-@router.get("/health", response_model=Health, tags=["meta"], responses={503: {"model": Health}})
-async def health(store: StoreDep) -> JSONResponse | Health:
-    """Liveness and database reachability (no key needed)."""
-    import sqlalchemy as sa
-
-    def ping() -> None:
-        with store.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-
-    try:
-        await run_in_threadpool(ping)
-    except Exception:  # noqa: BLE001 - any failure means the database is not usable
-        body = Health(status="unavailable", version=__version__, database=store.dialect)
-        return JSONResponse(body.model_dump(), status_code=503)
-    return Health(status="ok", version=__version__, database=store.dialect)
