@@ -343,4 +343,4 @@ async def test_local_calls_queued_past_the_call_timeout_are_answered_not_retried
         local.set_backend(None)
     assert [err for _, err in got] == [None] * 8
     assert [r["text"] for r, _ in got] == [f"q{i}" for i in range(8)]
-    assert Slow.batches == 4
+    assert Slow.batches >= 4  # so the last call waited at least 3 × 0.2 s in the queue, past the 0.3 s timeout
