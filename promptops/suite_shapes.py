@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -229,12 +230,19 @@ def csv_case(cells: dict[str, str], where: str) -> dict[str, Any]:
 def cell_assertion(text: str) -> dict[str, Any] | None:
     """``type:value`` or ``type(threshold):value`` in an __expected cell, when ``type`` is a
     registered assertion type (``grade`` is promptfoo's name for ``llm-rubric``); else None."""
+    return cell_spec(text, lambda negate, kind: f"{negate}{kind}" in assertion_types())
+
+
+def cell_spec(text: str, known: Callable[[str, str], bool],
+              aliases: dict[str, str] = _CELL_ALIASES) -> dict[str, Any] | None:
+    """The assertion an ``[not-]type[(threshold)]:value`` cell names, when ``known(negate, type)``
+    (after ``aliases``); else None. Shared by suite loading and the promptfoo importer."""
     m = _CELL_ASSERT.match(text.strip())
     if not m:
         return None
     negate, kind, threshold, value = m.groups()
-    kind = _CELL_ALIASES.get(kind, kind)
-    if f"{negate or ''}{kind}" not in assertion_types():
+    kind = aliases.get(kind, kind)
+    if not known(negate or "", kind):
         return None
     spec: dict[str, Any] = {"type": f"{negate or ''}{kind}"}
     if value.strip():

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..assertions import assertion_types
 from ..assertions.grading import COMMON_KEYS
+from ..suite_shapes import cell_spec
 
 #: promptfoo's deterministic assertion types (docs: configuration/expected-outputs/deterministic)
 PROMPTFOO_DETERMINISTIC = (
@@ -123,21 +124,10 @@ def convert(spec: Any, var_names: set[str]) -> tuple[dict[str, Any] | None, list
     return out, notes
 
 
-_CSV_ASSERT = re.compile(r"^(not-)?([a-z][a-z0-9-]*)(?:\((\d+(?:\.\d+)?)\))?:(.*)$", re.S)
 _CSV_ALIASES = {"fn": "javascript", "eval": "javascript", "grade": "llm-rubric"}
 
 
 def from_csv_cell(text: str) -> dict[str, Any]:
     """promptfoo's ``__expected`` cell: ``type:value``, ``type(threshold):value``, else equals."""
-    m = _CSV_ASSERT.match(text.strip())
-    if m:
-        negate, kind, threshold, value = m.groups()
-        kind = _CSV_ALIASES.get(kind, kind)
-        if kind in PROMPTFOO_DETERMINISTIC or kind in MODEL_GRADED:
-            spec: dict[str, Any] = {"type": f"{negate or ''}{kind}"}
-            if value.strip():
-                spec["value"] = value.strip()
-            if threshold is not None:
-                spec["threshold"] = float(threshold)
-            return spec
-    return {"type": "equals", "value": text}
+    known = (lambda negate, kind: kind in PROMPTFOO_DETERMINISTIC or kind in MODEL_GRADED)
+    return cell_spec(text, known, _CSV_ALIASES) or {"type": "equals", "value": text}
