@@ -68,6 +68,28 @@ async def test_requests_during_a_batch_form_the_next_batch():
     assert [x for _, x in rec.batches] == [["a"], [f"b{i}" for i in range(5)]]
 
 
+async def test_each_answer_says_how_long_it_waited_for_its_batch():
+    rec = Recorder(delay=0.3)
+    b = Batcher(rec, collect_s=0)
+    first = asyncio.ensure_future(b.submit(msgs("a"), GenSettings()))
+    await asyncio.sleep(0.05)  # the first batch is generating now; the next request queues behind it
+    second = await b.submit(msgs("b"), GenSettings(), stop=("zz",))
+    done = await first
+    assert done.queue_ms is not None and done.queue_ms < 250  # its batch started at once
+    assert second.queue_ms is not None and second.queue_ms >= 200  # it waited for the first batch (~250 ms)
+
+
+def test_a_local_model_gets_at_least_the_local_timeout_unless_its_own_is_set():
+    from promptops.config import Config
+    from promptops.providers.litellm import call_kwargs
+
+    config = Config.from_dict({"timeout": 30, "models": {"local/fast": {"timeout": 5}}})
+    assert call_kwargs("local/smollm2", {}, config)[1]["timeout"] == 600  # a batch on a busy CPU takes minutes
+    assert call_kwargs("local/fast", {}, config)[1]["timeout"] == 5  # set for the model: kept
+    assert call_kwargs("openai/gpt-4o-mini", {}, config)[1]["timeout"] == 30  # API models: the config's
+    assert call_kwargs("local/smollm2", {}, Config.from_dict({"timeout": 900}))[1]["timeout"] == 900
+
+
 async def test_stop_strings_cut_each_answer():
     b = Batcher(Recorder())
     got = await b.submit(msgs("hello. world"), GenSettings(), stop=(".", "zz"))

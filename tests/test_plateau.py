@@ -153,8 +153,15 @@ def test_check_pairs_on_stored_results_reads_the_marker_and_every_model(project:
     start = type("P", (), {"name": "capital", "hash": "h03"})
     assert gate_score(config, start, MODEL, store=store) == pytest.approx(28 / CASES)
     assert [s.version for s in a.scores] == ["v00", "v01", "v02", "v03"]  # the optimize run is not a score
-    # a hand-written version scored after the marker makes it stale
+    # the version the search wrote, scored on the suite afterwards, keeps the marker current
+    class Start:
+        name, version, hash = "capital", "v03", "h03"
+    record_optimization(store, Start, best_accuracy=0.4, written_version="v04", started_at=T0 + timedelta(days=3.7))
     add_version(store, 4, 29)
+    [a, _] = check(config, ["capital"])
+    assert a.optimization.current and a.status == PLATEAUED
+    # a hand-written version scored after the marker makes it stale
+    add_version(store, 5, 30)
     [a, _] = check(config, ["capital"])
     assert not a.optimization.current and a.status == IMPROVING
 

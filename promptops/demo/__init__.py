@@ -16,7 +16,7 @@ from typing import Any, Callable
 from ..config import load_config
 from ..eval.evaluate import evaluate
 from ..history import History
-from . import escalate, serve
+from . import escalate, optimize, serve
 from .project import FINETUNE_VERSION, INTENTS, VERSIONS, build_project
 
 __all__ = ["INTENTS", "VERSIONS", "build_project", "run_demo"]
@@ -49,10 +49,35 @@ def run_demo(*, workdir: Path, quick: bool, say: Say, table: Table) -> dict:
             f"{100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f}%", r["total"]] for r in scores])
     best = max(scores, key=lambda r: r["accuracy"])
     say(f"best prompt: {best['version']} at {100 * best['accuracy']:.1f}% (target 80%)")
-    figures = {"prompt_versions": scores, "best_prompt": best, "finetune_version": shas[FINETUNE_VERSION]}
-    for phase in (serve.phase, escalate.phase):
+    figures = {"prompt_versions": scores, "best_prompt": best, "best_hand_prompt": best,
+               "finetune_version": shas[FINETUNE_VERSION]}
+    for phase in (serve.phase, optimize.phase, escalate.phase):
         figures.update(phase(config=config, figures=figures, quick=quick, say=say, table=table) or {})
+    _summary(figures, table)
     out = workdir / "figures.json"
     out.write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     say(f"== Done: every figure above is in {out}")
     return figures
+
+
+def _summary(figures: dict, table: Table) -> None:
+    """The switch end to end: the best hand-written prompt, the optimized one, the fine-tuned model,
+    each on the same suite, each paired with the row before it."""
+    def acc(r: dict) -> str:
+        return f"{100 * r['accuracy']:.1f}% [{100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f}]"
+
+    def paired(d: dict | None) -> str:
+        if not d:
+            return "–"
+        return f"{100 * d['delta']:+.1f} pts, p {d['mcnemar_p']:.2g}"
+
+    hand, opt = figures["best_hand_prompt"], figures.get("optimized_prompt")
+    rows = [["best hand-written prompt", hand["version"], acc(hand), "–"]]
+    if opt:
+        rows.append(["optimized prompt (promptops optimize)", opt["version"], acc(opt), paired(opt.get("paired_vs_hand"))])
+    cmp = (figures.get("escalation") or {}).get("comparison")
+    if cmp:
+        f = cmp["finetuned_row"]
+        rows.append([f"fine-tuned (vs {cmp['version']})", cmp["finetuned_model"], acc(f), paired(cmp["paired"])])
+    table("the switch, end to end (same regression suite)", ["", "version / model", "accuracy [95% CI]",
+                                                             "paired vs the row before"], rows)

@@ -54,7 +54,9 @@ def phase(*, config: Any, figures: dict, quick: bool, say: Callable[[str], None]
     key, _ = store.create_api_key("write", "demo traffic")
     app = create_app(config, store=store, warm_providers=False)
     start = time.perf_counter()
-    outcomes = asyncio.run(_send(app, key, traffic))
+    outcomes = asyncio.run(_send(app, key, traffic[:-1]))
+    alone = asyncio.run(_send(app, key, traffic[-1:]))[0]  # the last one on an idle server: a request's own latency
+    outcomes.append(alone)
     duration = time.perf_counter() - start
 
     served = [o for o in outcomes if o["call_id"] and o["output"] is not None]
@@ -63,12 +65,21 @@ def phase(*, config: Any, figures: dict, quick: bool, say: Callable[[str], None]
     corrections = sum(1 for o in served if not o["correct"])
     feedback_ok = sum(1 for o in outcomes if o["feedback_status"] == 201)
     latencies = sorted(o["latency_ms"] for o in served if o["latency_ms"] is not None)
+    queued = [o for o in served if o["latency_ms"] is not None and o["queue_ms"] is not None]
+    waits = sorted(o["queue_ms"] for o in queued)
+    generation = sorted(o["latency_ms"] - o["queue_ms"] for o in queued)
     accuracy = correct / len(served) if served else 0.0
     logged = len(store.list_calls(prompt=NAME, version=deployment.version, limit=100_000))
     table(None, ["requests", "served", "errors", "right (score 1)", "corrected", "feedback stored", "served accuracy",
-                 "p50 model latency", "wall"],
+                 "wall"],
           [[len(outcomes), len(served), errors, correct, corrections, feedback_ok, f"{100 * accuracy:.1f}%",
-            f"{latencies[len(latencies) // 2]:.0f} ms" if latencies else "–", f"{duration:.1f} s"]])
+            f"{duration:.1f} s"]])
+    table(f"latency per request ({CONCURRENCY} in flight; the embedded model answers them in batches of up to 32)",
+          ["", "p50"],
+          [["request under load (what a client waited)", _ms(_p50(latencies))],
+           ["  of which waiting for its batch to start", _ms(_p50(waits))],
+           ["  of which generating (its batch)", _ms(_p50(generation))],
+           ["one request alone, idle server", _ms(alone["latency_ms"])]])
     say(f"{logged} calls of {NAME}@{deployment.version} are logged with their feedback; "
         f"{corrections} carry a user's correction (see them at /calls in 'promptops serve').")
     return {"traffic": {
@@ -77,8 +88,17 @@ def phase(*, config: Any, figures: dict, quick: bool, say: Callable[[str], None]
         "logged_calls": logged, "version": deployment.version, "model": deployment.model,
         "deployment_id": deployment.id, "gate": gate, "gate_message": gate_message,
         "duration_s": round(duration, 2),
-        "latency_p50_ms": latencies[len(latencies) // 2] if latencies else None,
+        "latency_p50_ms": _p50(latencies), "queue_p50_ms": _p50(waits), "generation_p50_ms": _p50(generation),
+        "latency_alone_ms": alone["latency_ms"],
     }}
+
+
+def _p50(values: list[float]) -> float | None:
+    return values[len(values) // 2] if values else None
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f} ms"
 
 
 async def _send(app: Any, key: str, traffic: list[dict]) -> list[dict]:
@@ -101,6 +121,6 @@ async def _send(app: Any, key: str, traffic: list[dict]) -> list[dict]:
                     feedback = {"score": 1} if correct else {"score": 0, "correction": label}
                     status = (await client.post(f"/v1/calls/{call_id}/feedback", json=feedback)).status_code
             return {"call_id": call_id, "output": output, "correct": correct, "feedback_status": status,
-                    "latency_ms": body.get("latency_ms")}
+                    "latency_ms": body.get("latency_ms"), "queue_ms": body.get("queue_ms")}
 
         return await asyncio.gather(*(one(item) for item in traffic))

@@ -13,7 +13,8 @@ holds a finished eval run of the prompt with ``source = "optimize"`` (what ``pro
 records for each search, whether or not it wrote a better version) whose ``hash`` is the newest
 hand-written version's, or that started after that version was first scored. Such runs score
 validation data, not the suite, so they never count as a version's score. A version first scored
-after the marker (a hand edit since) makes the marker stale: optimize again.
+after the marker (a hand edit since) makes the marker stale: optimize again; the version the search
+itself wrote (``written_version``), scored on the suite afterwards, keeps it current.
 :func:`record_optimization` writes one (``models`` empty, the figures under ``summary["optimize"]``).
 """
 
@@ -144,8 +145,11 @@ def optimization_marker(runs: list[Any], scores: list[VersionScore]) -> Optimiza
     run = max(marks, key=lambda r: (_naive(r.started_at), r.id or 0))
     figures = (run.summary or {}).get("optimize")
     best = figures.get("best_validation_accuracy") if isinstance(figures, dict) else None
+    written = figures.get("written_version") if isinstance(figures, dict) else None
     newest = scores[-1] if scores else None
-    current = newest is None or newest.hash == run.hash or _naive(run.started_at) >= _naive(newest.first_eval)
+    # scoring the version the search wrote (optimize, then eval it) is the flow, not a hand edit since
+    current = (newest is None or newest.hash == run.hash or (written is not None and newest.version == written)
+               or _naive(run.started_at) >= _naive(newest.first_eval))
     return Optimization(run_id=run.id, hash=run.hash, at=run.started_at, accuracy=best, current=current)
 
 

@@ -62,6 +62,8 @@ async def call_with_retries(config: Config, job: CallSpec, secrets: list[str]) -
                         "latency_ms": done.latency_ms, "finish_reason": done.finish_reason}
             if done.tool_calls:
                 response["tool_calls"] = done.tool_calls
+            if done.queue_ms is not None:
+                response["queue_ms"] = done.queue_ms
             return response, None
         except asyncio.TimeoutError:
             kind, message, retryable = "timeout", f"no answer within {timeout:g} s", True

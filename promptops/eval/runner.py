@@ -247,7 +247,9 @@ async def _grade(config: Config, job: _Job, response: dict | None, *, cached: bo
         return result
     tool_calls = response.get("tool_calls")
     result.output = output_text(response.get("text"), tool_calls)
-    result.latency_ms = response.get("latency_ms")
+    # like an API call's, timed from when it left promptops' own queue (a batched local model's wait excluded)
+    queued, latency = response.get("queue_ms"), response.get("latency_ms")
+    result.latency_ms = latency - queued if queued is not None and latency is not None else latency
     result.prompt_tokens = response.get("prompt_tokens")
     result.completion_tokens = response.get("completion_tokens")
     priced = custom_cost(config, job.model, result.prompt_tokens, result.completion_tokens)  # cached answers too

@@ -9,9 +9,10 @@ while a batch is generating form the next batch.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 MAX_BATCH = 32
 COLLECT_S = 0.005
@@ -34,6 +35,7 @@ class GenResult:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str = "stop"
+    queue_ms: float | None = None  # set by the Batcher: from submit to the start of the batch that held it
 
 
 @dataclass
@@ -43,6 +45,8 @@ class _Pending:
     stop: tuple[str, ...]
     future: asyncio.Future = field(repr=False)
     started: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # its batch began
+    submitted_at: float = field(default_factory=time.perf_counter, repr=False)
+    started_at: float | None = field(default=None, repr=False)
 
 
 class Batcher:
@@ -79,7 +83,8 @@ class Batcher:
         except BaseException:
             item.future.cancel()  # a caller that gave up is skipped when its batch is formed
             raise
-        return _apply_stop(result, stop)
+        queued = None if item.started_at is None else (item.started_at - item.submitted_at) * 1000
+        return replace(_apply_stop(result, stop), queue_ms=queued)
 
     async def _work(self) -> None:
         while self.queue:
@@ -94,7 +99,9 @@ class Batcher:
                 for i in range(0, len(items), self.max_batch):
                     chunk = items[i:i + self.max_batch]
                     self.batch_sizes.append(len(chunk))
+                    now = time.perf_counter()
                     for p in chunk:
+                        p.started_at = now
                         p.started.set()
                     try:
                         results = await asyncio.to_thread(self.run, [p.messages for p in chunk], settings)
@@ -118,7 +125,7 @@ def _apply_stop(result: GenResult, stop: tuple[str, ...]) -> GenResult:
     cut = min((i for i in (result.text.find(s) for s in stop if s) if i >= 0), default=-1)
     if cut < 0:
         return result
-    return GenResult(result.text[:cut], result.prompt_tokens, result.completion_tokens, "stop")
+    return replace(result, text=result.text[:cut], finish_reason="stop")
 
 
 def settings_from_params(params: dict) -> tuple[GenSettings, tuple[str, ...]]:

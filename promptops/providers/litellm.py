@@ -39,6 +39,7 @@ class Completion:
     model: str
     tool_calls: list[dict[str, Any]] | None = None
     finish_reason: str | None = None
+    queue_ms: float | None = None  # embedded (batched) models: the part of latency_ms spent waiting for its batch
 
 
 _LITELLM: Any = None
@@ -173,6 +174,9 @@ def call_kwargs(model: str, params: dict, config: Any) -> tuple[str, dict[str, A
         if opts.timeout:
             timeout = opts.timeout
         kwargs.update(opts.params)
+    floor = spec_for(target).min_timeout
+    if floor and not (opts is not None and opts.timeout):
+        timeout = max(timeout or 0.0, floor)
     kwargs.update(params or {})
     if timeout and "timeout" not in kwargs:
         kwargs["timeout"] = timeout
@@ -301,10 +305,12 @@ def _completion(response: Any, model: str, target: str, latency_ms: float, cost:
     usage = getattr(response, "usage", None)
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    queue_ms = (getattr(response, "_hidden_params", None) or {}).get("local_queue_ms")
     return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                       cost_usd=cost, latency_ms=latency_ms, model=model,
                       tool_calls=normalize(getattr(choice.message, "tool_calls", None)),
-                      finish_reason=getattr(choice, "finish_reason", None))
+                      finish_reason=getattr(choice, "finish_reason", None),
+                      queue_ms=float(queue_ms) if isinstance(queue_ms, (int, float)) else None)
 
 
 def _cost(response: Any, target: str) -> float | None:

@@ -151,6 +151,7 @@ class LocalHandler(CustomLLM):
             total_tokens=result.prompt_tokens + result.completion_tokens)
         model_response._hidden_params["response_cost"] = 0.0
         model_response._hidden_params["local_generate_ms"] = (time.perf_counter() - start) * 1000
+        model_response._hidden_params["local_queue_ms"] = result.queue_ms  # waiting for its batch to start
         return model_response
 
     def completion(self, *args: Any, **kwargs: Any) -> ModelResponse:

@@ -28,6 +28,8 @@ class ProviderSpec:
     ``adapters``: names may carry ``+<adapter>`` after the base.
     ``queues``: calls wait in the provider's own queue (local batching) before they run; the
     per-call timeout is the provider's to apply to the running part, never to the wait.
+    ``min_timeout``: the least timeout its calls get when promptops.yaml sets none for the model
+    (a local batch on a busy CPU runs for minutes; ``timeout``'s 120 s is sized for API calls).
     """
 
     name: str
@@ -39,6 +41,7 @@ class ProviderSpec:
 
     exact: bool = False  # the name is the prefix itself (``echo``), not a prefix of names
     queues: bool = False
+    min_timeout: float | None = None
 
     def matches(self, model: str) -> bool:
         return model == self.prefix if self.exact else model.startswith(self.prefix)
@@ -57,7 +60,7 @@ class ProviderSpec:
 
 
 LOCAL = ProviderSpec("local", "local/", in_process=True, priced=False,
-                     default_concurrency=LOCAL_CONCURRENCY, adapters=True, queues=True)
+                     default_concurrency=LOCAL_CONCURRENCY, adapters=True, queues=True, min_timeout=600.0)
 LITELLM = ProviderSpec("litellm", "", in_process=False, priced=True, default_concurrency=None, adapters=False)
 ECHO = ProviderSpec("echo", "echo", in_process=True, priced=False, default_concurrency=None, adapters=False,
                     exact=True)

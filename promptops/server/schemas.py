@@ -158,6 +158,8 @@ class CompleteResponse(_Response):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
+    queue_ms: float | None = Field(None, description="embedded (batched) models: the part of latency_ms this "
+                                   "request waited for its batch to start; latency_ms minus it is its generation")
     canary: bool | None = Field(None, description="while the label runs a canary: whether it served this call")
 
 

@@ -148,4 +148,4 @@ async def complete_prompt(name: NamePath, body: CompleteRequest, _: WriteKey, pr
     return CompleteResponse(call_id=row.id, output=done["text"], name=served.name, version=served.version,
                             label=served.label or "", model=model, latency_ms=done["latency_ms"],
                             prompt_tokens=done["prompt_tokens"], completion_tokens=done["completion_tokens"],
-                            cost_usd=done["cost_usd"], canary=served.canary)
+                            cost_usd=done["cost_usd"], queue_ms=done.get("queue_ms"), canary=served.canary)
