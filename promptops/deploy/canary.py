@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFoundError
 from ..eval.stats import sample_size_two_proportions, two_proportion_z, wilson
 from ..history import History
+from ..store.ratings import BAD_LABELS as _BAD
+from ..store.ratings import GOOD_LABELS as _GOOD
 from . import _apply, _Move, _open, default_actor, rollback
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,8 +45,6 @@ __all__ = ["Split", "abort", "compare", "finish", "serves_canary", "split"]
 BUCKETS = 10_000  # a user's bucket: 0.01% steps
 ALPHA = 0.05
 MIN_RATED = 10  # rated calls per side before a verdict: the z-test's normal approximation needs them
-_GOOD = {"good", "thumbs_up", "thumbsup", "up", "correct", "positive", "yes", "pass", "accepted"}
-_BAD = {"bad", "thumbs_down", "thumbsdown", "down", "wrong", "incorrect", "negative", "no", "fail", "rejected"}
 
 
 @dataclass

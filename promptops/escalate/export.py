@@ -29,10 +29,9 @@ from .._util.fs import atomic_write
 from ..config import Config
 from ..errors import PromptopsError
 from ..project import Project, using
+from ..store.ratings import BAD_LABELS, GOOD_LABELS
 from .plateau import check_prompt
 
-GOOD_LABELS = {"good", "thumbs_up", "thumbsup", "up", "correct", "positive", "yes", "pass", "accepted"}
-BAD_LABELS = {"bad", "thumbs_down", "thumbsdown", "down", "wrong", "incorrect", "negative", "no", "fail", "rejected"}
 PAGE = 5000
 
 
