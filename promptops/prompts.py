@@ -33,6 +33,7 @@ from .fileref import suite_path
 from .templating import compile_template, environment, render_bounded
 from .assertions import validate_assertion
 from . import fewshot as _fewshot
+from . import prompt_refs as _refs
 from .chat import PLACEHOLDER_RE, _is_endpoint_param, call_settings, check_messages
 from .errors import PromptFileError, RenderError
 
@@ -109,6 +110,7 @@ class Prompt:
     tags: list[str] = field(default_factory=list)
     hash: str = ""
     fewshot: Any = None  # a promptops.fewshot.FewShot: example turns inserted at render time
+    refs: dict[str, str] = field(default_factory=dict)  # files the front matter names (file://): path -> sha256
 
     @property
     def version(self) -> str:
@@ -182,9 +184,12 @@ def _type_ok(value: Any, type_name: str) -> bool:
     return isinstance(value, INPUT_TYPES[type_name])
 
 
-def content_hash(front: dict[str, Any], sections: list[Section]) -> str:
-    """sha256 of the canonical JSON of the parsed front matter and the role sections."""
-    payload = {"front": front, "body": [[s.role, s.template.strip()] for s in sections]}
+def content_hash(front: dict[str, Any], sections: list[Section], refs: dict[str, str] | None = None) -> str:
+    """sha256 of the canonical JSON of the parsed front matter and the role sections (and of the
+    sha256 of each file the front matter names, when it names any)."""
+    payload: dict[str, Any] = {"front": front, "body": [[s.role, s.template.strip()] for s in sections]}
+    if refs:
+        payload["refs"] = refs
     data = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
@@ -203,8 +208,10 @@ def load_prompt(path: Path | str, *, root: Path | None = None) -> Prompt:
 
 
 def parse_prompt(text: str, *, source: str = "<prompt>", root: Path | None = None,
-                 expected_name: str | None = None) -> Prompt:
-    """Parse prompt text. Errors are :class:`PromptFileError` naming ``source:line``."""
+                 expected_name: str | None = None, files: Any = None) -> Prompt:
+    """Parse prompt text. Errors are :class:`PromptFileError` naming ``source:line``. ``files`` (a
+    :class:`~promptops.fileref.Files`) reads ``file://`` references, e.g. at a git commit; default:
+    the working tree under ``root``, or around ``source`` when it names a file."""
     text = text.replace("\r\n", "\n").lstrip("\ufeff")
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
@@ -219,7 +226,10 @@ def parse_prompt(text: str, *, source: str = "<prompt>", root: Path | None = Non
     front, key_lines = _parse_front(front_text, source)
     body_first_line = end + 2  # 1-based line number of the first body line
     sections = _parse_body(lines[end + 1:], body_first_line, source)
-    prompt = _build(front, key_lines, sections, source, expected_name)
+    reader, named_in = _refs.reader(source, root, files)
+    asserts, refs = _refs.resolve_asserts(front.get("assert"), named_in, f"{source}:{key_lines.get('assert', 2)}", reader)
+    prompt = _build(front, key_lines, sections, source, expected_name, asserts)
+    prompt.refs = refs
     prompt.suite = suite_path(prompt.suite, source, f"{source}:{key_lines.get('suite', 1)}")  # suite: file://…
     _check_templates(prompt, sections, source)
     if prompt.suite and (Path(prompt.suite).is_absolute() or ".." in Path(prompt.suite).parts or (
@@ -231,7 +241,7 @@ def parse_prompt(text: str, *, source: str = "<prompt>", root: Path | None = Non
         raise PromptFileError(f"suite path '{prompt.suite}' does not exist", where=f"{source}:{key_lines.get('suite', 1)}",
                               hint="create the suite or fix the 'suite' path (relative to the project root)")
     prompt.fewshot = _fewshot.parse(front.get("fewshot"), f"{source}:{key_lines.get('fewshot', 2)}", root)
-    prompt.hash = content_hash(front, sections)
+    prompt.hash = content_hash(front, sections, refs)
     return prompt
 
 
@@ -307,7 +317,8 @@ def _num(front: dict, key: str, key_lines: dict, source: str) -> float | None:
     return float(value)
 
 
-def _build(front: dict, key_lines: dict, sections: list[Section], source: str, expected_name: str | None) -> Prompt:
+def _build(front: dict, key_lines: dict, sections: list[Section], source: str, expected_name: str | None,
+           asserts: Any = None) -> Prompt:
     def where(key: str) -> str:
         return f"{source}:{key_lines.get(key, 2)}"
 
@@ -337,7 +348,7 @@ def _build(front: dict, key_lines: dict, sections: list[Section], source: str, e
     inputs = _inputs(front.get("input", {}) or {}, where("input"))
     call, schema = call_settings(front, where)
     params = {**params, **call}
-    asserts = front.get("assert", []) or []
+    asserts = (front.get("assert") if asserts is None else asserts) or []
     if isinstance(asserts, dict):
         asserts = [asserts]
     if not isinstance(asserts, list):

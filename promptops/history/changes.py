@@ -108,10 +108,10 @@ class Changes:
         def at_head(path: str) -> Parsed:
             if head_sha is None:
                 return parse_text((files.root / path).read_text(encoding="utf-8", errors="replace"), path, files.root)
-            return self.versions.parse_blob(git.object_at(head_sha, path).sha, path, head_sha[:7])
+            return self.versions.parse_blob(git.object_at(head_sha, path).sha, path, head_sha[:7], head_sha)
 
         def at_base(path: str) -> Parsed:
-            return self.versions.parse_blob(git.object_at(base_sha, path).sha, path, base_sha[:7])
+            return self.versions.parse_blob(git.object_at(base_sha, path).sha, path, base_sha[:7], base_sha)
 
         def suite_touched(*prompts: Prompt | None) -> bool:
             suites = {posixpath.normpath(p.suite) for p in prompts if p is not None and p.suite}

@@ -1,0 +1,137 @@
+"""``file://`` in a prompt's front-matter ``assert:`` (issue 12): read relative to the prompt file,
+part of the version's hash, read at the commit an eval targets, and refused with the prompt's line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from promptops.config import load_config
+from promptops.errors import PromptFileError
+from promptops.eval.evaluate import evaluate
+from promptops.history import History
+from promptops.prompts import load_prompt, parse_prompt
+from promptops.testing.fake_openai import FakeOpenAI
+
+from .helpers import capital_rules, git, make_project
+
+PROMPT = """---
+name: p
+input: {{text: string}}
+{asserts}
+---
+user:
+{{{{ text }}}}
+"""
+
+
+def _write(root: Path, asserts: str, name: str = "p") -> Path:
+    (root / "prompts").mkdir(parents=True, exist_ok=True)
+    (root / "promptops.yaml").write_text("{}\n")
+    path = root / "prompts" / f"{name}.prompt"
+    path.write_text(PROMPT.format(asserts=asserts).replace("name: p", f"name: {name}"))
+    return path
+
+
+def test_values_and_lists_are_read_relative_to_the_prompt_file(tmp_path: Path) -> None:
+    (tmp_path / "prompts" / "checks").mkdir(parents=True)
+    (tmp_path / "prompts" / "rubric.txt").write_text("Answer politely.\n")
+    (tmp_path / "prompts" / "checks" / "words.yaml").write_text("[hello, team]\n")
+    (tmp_path / "prompts" / "checks" / "list.yaml").write_text(
+        "- {type: contains-all, value: file://words.yaml}\n- {type: icontains, value: hello}\n")
+    path = _write(tmp_path, "assert:\n  - {type: llm-rubric, value: file://rubric.txt}")
+    p = load_prompt(path, root=tmp_path)
+    assert p.asserts == [{"type": "llm-rubric", "value": "Answer politely.\n"}]
+    assert set(p.refs) == {"prompts/rubric.txt"}
+    path = _write(tmp_path, "assert: file://checks/list.yaml")
+    p = load_prompt(path, root=tmp_path)
+    assert p.asserts == [{"type": "contains-all", "value": ["hello", "team"]}, {"type": "icontains", "value": "hello"}]
+    assert set(p.refs) == {"prompts/checks/list.yaml", "prompts/checks/words.yaml"}  # nested: relative to list.yaml
+
+
+def test_a_changed_referenced_file_is_a_new_version(tmp_path: Path) -> None:
+    (tmp_path / "prompts").mkdir(parents=True)
+    (tmp_path / "prompts" / "rubric.txt").write_text("Be brief.")
+    path = _write(tmp_path, "assert: [{type: llm-rubric, value: file://rubric.txt}]")
+    first = load_prompt(path, root=tmp_path).hash
+    assert load_prompt(path, root=tmp_path).hash == first
+    (tmp_path / "prompts" / "rubric.txt").write_text("Be thorough.")
+    assert load_prompt(path, root=tmp_path).hash != first
+    plain = tmp_path / "prompts" / "q.prompt"  # a prompt naming no file keeps the hash it always had
+    plain.write_text(PROMPT.format(asserts="assert: [{type: contains, value: x}]").replace("name: p", "name: q"))
+    from promptops.prompts import content_hash
+
+    q = load_prompt(plain, root=tmp_path)
+    assert q.refs == {} and q.hash == content_hash(q.front, q.sections)
+
+
+@pytest.mark.parametrize("asserts, fragment", [
+    ("assert: [{type: llm-rubric, value: file://missing.txt}]", "no file 'prompts/missing.txt'"),
+    ("assert: [{type: contains, value: file://../../etc/passwd}]", "leaves the repository"),
+    ("assert: [{type: contains, value: file:///etc/passwd}]", "absolute path"),
+    ("assert: [{type: contains, value: file://grader.js}]", "code files are not run as values"),
+    ("assert: file://rubric.txt", "an assertion list is a .yaml, .yml or .json file"),
+    ("assert: file://scalar.yaml", "holds str, not a list of assertions"),
+    ("assert: file://missing.yaml", "no file 'prompts/missing.yaml'"),
+    ("assert: [{type: python, value: file://nowhere.py}]", "no file 'nowhere.py'"),
+])
+def test_bad_references_are_one_line_errors_naming_the_prompt_file(tmp_path: Path, asserts: str, fragment: str) -> None:
+    (tmp_path / "prompts").mkdir(parents=True)
+    (tmp_path / "prompts" / "grader.js").write_text("1")
+    (tmp_path / "prompts" / "rubric.txt").write_text("x")
+    (tmp_path / "prompts" / "scalar.yaml").write_text("just text\n")
+    path = _write(tmp_path, asserts)
+    with pytest.raises(PromptFileError, match=fragment) as info:
+        load_prompt(path, root=tmp_path)
+    assert info.value.where == "prompts/p.prompt:4"
+    assert "\n" not in info.value.one_line()
+
+
+def test_text_from_nowhere_keeps_the_references_unread() -> None:
+    text = PROMPT.format(asserts="assert: [{type: llm-rubric, value: file://rubric.txt}]")
+    p = parse_prompt(text, source="p@abc123", expected_name="p")  # a server's content: no files around it
+    assert p.asserts == [{"type": "llm-rubric", "value": "file://rubric.txt"}] and p.refs == {}
+
+
+GRADER = "def get_assert(output, context):\n    return {verdict}\n"
+
+
+def _graded_project(tmp_path: Path, base_url: str) -> Path:
+    root = make_project(tmp_path, base_url, countries=["France", "Spain"], commit=False)
+    text = (root / "prompts" / "capital.prompt").read_text()
+    text = text.replace('  - type: iequals\n    value: "{{ expected }}"\n',
+                        "  - {type: python, value: 'file://checks/grader.py'}\n"
+                        "  - {type: icontains, value: file://city-word.txt}\n")
+    (root / "prompts" / "capital.prompt").write_text(text)
+    (root / "prompts" / "city-word.txt").write_text("a")
+    (root / "checks").mkdir()
+    (root / "checks" / "grader.py").write_text(GRADER.format(verdict="True"))
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "t@example.com")
+    git(root, "config", "user.name", "Tester")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "graded capital")
+    return root
+
+
+def test_an_eval_at_a_commit_reads_the_referenced_files_as_they_were(tmp_path: Path) -> None:
+    with FakeOpenAI(rules=capital_rules()) as server:  # Paris, Madrid: both hold an 'a'
+        root = _graded_project(tmp_path, server.base_url)
+        history = History(root, "prompts")
+        committed = history.resolve("capital@HEAD").prompt
+        assert set(committed.refs) == {"checks/grader.py", "prompts/city-word.txt"}
+        assert committed.asserts[0]["value"] == "checks/grader.py:get_assert"  # same as the working tree
+        (root / "checks" / "grader.py").write_text(GRADER.format(verdict="False"))
+        (root / "prompts" / "city-word.txt").write_text("zzz")
+        history = History(root, "prompts")
+        versions = history.versions("capital")
+        assert versions[0].working_tree and versions[1].hash == committed.hash  # the edit is a new version
+        again = history.resolve("capital@HEAD").prompt
+        assert again.hash == committed.hash and again.asserts[1]["value"] == "a"
+        assert again.asserts[0]["value"].startswith(".promptops/pinned/")  # the commit's grader, kept in memory
+        at_head = evaluate(load_config(root), ["capital"], ref="HEAD").summaries[0]
+        now = evaluate(load_config(root), ["capital"]).summaries[0]
+        assert (at_head.passed, at_head.total) == (2, 2)
+        assert (now.passed, now.total) == (0, 2)
+        assert at_head.version != now.version
