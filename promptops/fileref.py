@@ -48,7 +48,7 @@ class Files:
         """Whether references are read from a git commit rather than the working tree."""
         return self._read is not None
 
-    def fresh(self, error: type[PromptopsError] | None = None) -> "Files":
+    def fresh(self, error: type[PromptopsError] | None = None) -> Files:
         """The same reader (root and commit) with its own record of files read."""
         return Files(self.root, self._read, error or self.error)
 

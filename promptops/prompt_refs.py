@@ -15,13 +15,14 @@ there from the working tree is kept in memory and run as it was (``code.pin_sour
 from __future__ import annotations
 
 import posixpath
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .assertions import lookup
 from .assertions.code import pin_source, split_target
 from .errors import PromptFileError
-from .fileref import SCHEME, Files, is_ref, working_tree
+from .fileref import CODE_SUFFIXES, SCHEME, Files, is_ref, working_tree
 from .suite_shapes import resolve_refs
 
 LIST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -105,3 +106,44 @@ def _python(spec: dict[str, Any], where: str, files: Files) -> dict[str, Any]:
         if not same:
             rel = pin_source(rel, text)
     return {**spec, "value": f"{rel}:{function}"}
+
+
+# -- a body or a section that is ``file://PATH`` -------------------------------------------------
+
+def resolve_body(sections: list[Any], first_line: int, named_in: str, source: str, files: Files | None,
+                 parse_body: Any) -> tuple[list[Any], dict[str, str]]:
+    """Sections with each ``file://PATH`` section (its whole text one such line) replaced by the
+    file's text; a body that is only that line takes the file's role sections (``parse_body``).
+    The files' sha256 go into the hash like the assertions' ({path: sha256})."""
+    if not any(_body_ref(s) for s in sections):
+        return sections, {}
+    where = f"{source}:{next(s.line for s in sections if _body_ref(s))}"
+    if files is None:
+        raise PromptFileError(f"the body names '{_body_ref(next(s for s in sections if _body_ref(s)))}', and no "
+                              "project files are at hand to read it", where=where,
+                              hint="read the prompt from its project (a served prompt's content has it inlined)")
+    files = files.fresh(PromptFileError)
+    out = []
+    for section in sections:
+        ref = _body_ref(section)
+        if ref is None:
+            out.append(section)
+            continue
+        rel = files.relative(ref, named_in, f"{source}:{section.line}")
+        if posixpath.splitext(rel)[1].lower() in (".json", ".yaml", ".yml", *CODE_SUFFIXES):
+            raise PromptFileError(f"'{ref}': a prompt body is a text template (.txt, .md, .j2, ...), not "
+                                  f"'{posixpath.splitext(rel)[1]}'", where=f"{source}:{section.line}",
+                                  hint="write the template's text in the file; JSON chats are for 'promptops import'")
+        rel, text = files.text(ref, named_in, f"{source}:{section.line}")
+        if not text.strip():
+            raise PromptFileError(f"'{ref}': '{rel}' is empty", where=f"{source}:{section.line}")
+        if len(sections) == 1 and section.line == first_line:  # the whole body: the file's role sections
+            out.extend(replace(s, origin=rel) for s in parse_body(text.replace("\r\n", "\n").split("\n"), 1, rel))
+        else:
+            out.append(replace(section, template=text.replace("\r\n", "\n").rstrip("\n"), line=1, origin=rel))
+    return out, dict(sorted(files.reads.items()))
+
+
+def _body_ref(section: Any) -> str | None:
+    text = section.template.strip() if section.role != "messages" else ""
+    return text if is_ref(text) and "\n" not in text else None

@@ -86,6 +86,7 @@ class Section:
     role: str
     template: str
     line: int  # 1-based line in the file of the section's first content line
+    origin: str = ""  # the file the template was read from (``file://``); "" for the prompt file
 
 
 @dataclass
@@ -134,9 +135,9 @@ class Prompt:
             try:
                 text = render_bounded(template, values)
             except RenderError as exc:
-                raise RenderError(exc.message, where=f"{self.source}:{section.line}", hint=exc.hint) from None
+                raise RenderError(exc.message, where=f"{section.origin or self.source}:{section.line}", hint=exc.hint) from None
             except Exception as exc:  # jinja2 raises many kinds; all mean "this render failed"
-                raise RenderError(f"{type(exc).__name__}: {exc}", where=f"{self.source}:{section.line}",
+                raise RenderError(f"{type(exc).__name__}: {exc}", where=f"{section.origin or self.source}:{section.line}",
                                   hint="check the variables passed and the template") from None
             messages.append({"role": section.role, "content": text.strip()})
         return self.fewshot.insert(self, values, messages) if self.fewshot is not None else messages
@@ -187,9 +188,7 @@ def _type_ok(value: Any, type_name: str) -> bool:
 def content_hash(front: dict[str, Any], sections: list[Section], refs: dict[str, str] | None = None) -> str:
     """sha256 of the canonical JSON of the parsed front matter and the role sections (and of the
     sha256 of each file the front matter names, when it names any)."""
-    payload: dict[str, Any] = {"front": front, "body": [[s.role, s.template.strip()] for s in sections]}
-    if refs:
-        payload["refs"] = refs
+    payload = {"front": front, "body": [[s.role, s.template.strip()] for s in sections], **({"refs": refs} if refs else {})}
     data = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
@@ -209,9 +208,8 @@ def load_prompt(path: Path | str, *, root: Path | None = None) -> Prompt:
 
 def parse_prompt(text: str, *, source: str = "<prompt>", root: Path | None = None,
                  expected_name: str | None = None, files: Any = None) -> Prompt:
-    """Parse prompt text. Errors are :class:`PromptFileError` naming ``source:line``. ``files`` (a
-    :class:`~promptops.fileref.Files`) reads ``file://`` references, e.g. at a git commit; default:
-    the working tree under ``root``, or around ``source`` when it names a file."""
+    """Parse prompt text. Errors are :class:`PromptFileError` naming ``source:line``. ``files`` reads ``file://``
+    references (at a git commit, say); default: the working tree under ``root``, or around ``source``."""
     text = text.replace("\r\n", "\n").lstrip("\ufeff")
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
@@ -225,11 +223,12 @@ def parse_prompt(text: str, *, source: str = "<prompt>", root: Path | None = Non
     front_text = "\n".join(lines[1:end])
     front, key_lines = _parse_front(front_text, source)
     body_first_line = end + 2  # 1-based line number of the first body line
-    sections = _parse_body(lines[end + 1:], body_first_line, source)
     reader, named_in = _refs.reader(source, root, files)
+    sections, body_refs = _refs.resolve_body(_parse_body(lines[end + 1:], body_first_line, source), body_first_line,
+                                             named_in, source, reader, _parse_body)
     asserts, refs = _refs.resolve_asserts(front.get("assert"), named_in, f"{source}:{key_lines.get('assert', 2)}", reader)
     prompt = _build(front, key_lines, sections, source, expected_name, asserts)
-    prompt.refs = refs
+    prompt.refs = refs = {**body_refs, **refs}
     prompt.suite = suite_path(prompt.suite, source, f"{source}:{key_lines.get('suite', 1)}")  # suite: file://…
     _check_templates(prompt, sections, source)
     if prompt.suite and (Path(prompt.suite).is_absolute() or ".." in Path(prompt.suite).parts or (
@@ -433,16 +432,16 @@ def _check_templates(prompt: Prompt, sections: list[Section], source: str) -> No
             spec = prompt.inputs.get(section.template)
             if spec is None or spec.type not in ("messages", "list", "any"):
                 raise PromptFileError(f"'messages: {section.template}' needs '{section.template}' declared as messages",
-                                      where=f"{source}:{section.line}", hint=f"input: {{{section.template}: messages}}")
+                                      where=f"{section.origin or source}:{section.line}", hint=f"input: {{{section.template}: messages}}")
             continue
         try:
             ast = env.parse(section.template)
         except TemplateSyntaxError as exc:
             line = section.line + (exc.lineno or 1) - 1
-            raise PromptFileError(f"template syntax error: {exc.message}", where=f"{source}:{line}",
+            raise PromptFileError(f"template syntax error: {exc.message}", where=f"{section.origin or source}:{line}",
                                   hint="check the {{ }} and {% %} pairs") from None
         for var in sorted(meta.find_undeclared_variables(ast) - set(prompt.inputs)):
             offset = next((i for i, text in enumerate(section.template.split("\n")) if var in text), 0)
             raise PromptFileError(f"variable '{var}' is used but not declared in 'input'",
-                                  where=f"{source}:{section.line + offset}",
+                                  where=f"{section.origin or source}:{section.line + offset}",
                                   hint=f"add '{var}: string' under input:")

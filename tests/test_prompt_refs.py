@@ -135,3 +135,89 @@ def test_an_eval_at_a_commit_reads_the_referenced_files_as_they_were(tmp_path: P
         assert (at_head.passed, at_head.total) == (2, 2)
         assert (now.passed, now.total) == (0, 2)
         assert at_head.version != now.version
+
+
+# -- a body or a section that is file://PATH ----------------------------------------------------
+
+BODY = """---
+name: b
+input: {{text: string}}
+---
+{body}
+"""
+
+
+def _body(root: Path, body: str) -> Path:
+    (root / "prompts").mkdir(parents=True, exist_ok=True)
+    path = root / "prompts" / "b.prompt"
+    path.write_text(BODY.format(body=body))
+    return path
+
+
+def test_a_section_or_the_whole_body_may_be_a_file(tmp_path: Path) -> None:
+    (tmp_path / "prompts" / "templates").mkdir(parents=True)
+    (tmp_path / "prompts" / "templates" / "system.txt").write_text("Be brief.\nVery brief.\n")
+    (tmp_path / "prompts" / "templates" / "chat.txt").write_text("system:\nYou translate.\nuser:\nTranslate {{ text }}\n")
+    p = load_prompt(_body(tmp_path, "system:\nfile://templates/system.txt\nuser:\n{{ text }}"), root=tmp_path)
+    assert p.render({"text": "hi"}) == [{"role": "system", "content": "Be brief.\nVery brief."},
+                                        {"role": "user", "content": "hi"}]
+    assert set(p.refs) == {"prompts/templates/system.txt"}
+    whole = load_prompt(_body(tmp_path, "file://templates/chat.txt"), root=tmp_path)
+    assert whole.render({"text": "hi"}) == [{"role": "system", "content": "You translate."},
+                                            {"role": "user", "content": "Translate hi"}]
+    assert "Translate {{ text }}" in whole.to_text()  # what the server sends: the template inlined
+    assert parse_prompt(whole.to_text(), source="b@x", expected_name="b").render({"text": "hi"}) == whole.render(
+        {"text": "hi"})
+    before = whole.hash
+    (tmp_path / "prompts" / "templates" / "chat.txt").write_text("user:\nTranslate {{ text }} please\n")
+    assert load_prompt(tmp_path / "prompts" / "b.prompt", root=tmp_path).hash != before
+
+
+@pytest.mark.parametrize("template, where, fragment", [
+    ("user:\n{{ txt }}\n", "prompts/t.txt:2", "variable 'txt' is used but not declared"),
+    ("user:\nok\nuser:\n{% if %}\n", "prompts/t.txt:4", "template syntax error"),
+    ("", "prompts/b.prompt:5", "is empty"),
+])
+def test_errors_in_a_template_file_name_that_file_and_line(tmp_path: Path, template: str, where: str,
+                                                           fragment: str) -> None:
+    (tmp_path / "prompts").mkdir(parents=True)
+    (tmp_path / "prompts" / "t.txt").write_text(template)
+    with pytest.raises(PromptFileError, match=fragment) as info:
+        load_prompt(_body(tmp_path, "file://t.txt"), root=tmp_path)
+    assert info.value.where == where
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("user:\nfile://nowhere.txt", "no file 'prompts/nowhere.txt'"),
+    ("user:\nfile://../../x.txt", "leaves the repository"),
+    ("user:\nfile://chat.json", "a prompt body is a text template"),
+])
+def test_bad_body_references_are_errors_at_the_prompts_line(tmp_path: Path, body: str, fragment: str) -> None:
+    (tmp_path / "prompts").mkdir(parents=True)
+    (tmp_path / "prompts" / "chat.json").write_text("[]")
+    with pytest.raises(PromptFileError, match=fragment) as info:
+        load_prompt(_body(tmp_path, body), root=tmp_path)
+    assert info.value.where == "prompts/b.prompt:6"
+
+
+def test_a_body_file_without_the_project_is_refused_not_sent_literally() -> None:
+    with pytest.raises(PromptFileError, match="no project files are at hand"):
+        parse_prompt(BODY.format(body="user:\nfile://t.txt"), source="b@abc", expected_name="b")
+
+
+def test_a_body_file_is_read_at_the_commit(tmp_path: Path) -> None:
+    (tmp_path / "prompts").mkdir(parents=True)
+    (tmp_path / "promptops.yaml").write_text("{}\n")
+    (tmp_path / "prompts" / "t.txt").write_text("Old {{ text }}")
+    _body(tmp_path, "user:\nfile://t.txt")
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "config", "user.email", "t@example.com")
+    git(tmp_path, "config", "user.name", "Tester")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "body in a file")
+    (tmp_path / "prompts" / "t.txt").write_text("New {{ text }}")
+    history = History(tmp_path, "prompts")
+    assert history.resolve("b@HEAD").prompt.render({"text": "x"}) == [{"role": "user", "content": "Old x"}]
+    assert history.resolve("b").prompt.render({"text": "x"}) == [{"role": "user", "content": "New x"}]
+    assert [v.working_tree for v in history.versions("b")] == [True, False]
+    assert [c.name for c in history.changed("HEAD", None)] == ["b"]
