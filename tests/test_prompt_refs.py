@@ -221,3 +221,26 @@ def test_a_body_file_is_read_at_the_commit(tmp_path: Path) -> None:
     assert history.resolve("b").prompt.render({"text": "x"}) == [{"role": "user", "content": "New x"}]
     assert [v.working_tree for v in history.versions("b")] == [True, False]
     assert [c.name for c in history.changed("HEAD", None)] == ["b"]
+
+
+def test_a_commit_that_changes_only_a_named_file_is_a_version_in_the_log(tmp_path: Path) -> None:
+    (tmp_path / "prompts").mkdir(parents=True)
+    (tmp_path / "prompts" / "rubric.txt").write_text("Be brief.")
+    _write(tmp_path, "assert: [{type: llm-rubric, value: file://rubric.txt}]")
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "config", "user.email", "t@example.com")
+    git(tmp_path, "config", "user.name", "Tester")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "first")
+    (tmp_path / "README.md").write_text("unrelated")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "docs")
+    (tmp_path / "prompts" / "rubric.txt").write_text("Be thorough.")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "a stricter rubric")
+    history = History(tmp_path, "prompts")
+    versions = history.versions("p")
+    assert [[c.message for c in v.commits] for v in versions] == [["a stricter rubric"], ["first"]]
+    old = history.resolve(f"p@{versions[1].version}").prompt
+    assert old.asserts == [{"type": "llm-rubric", "value": "Be brief."}]
+    assert history.resolve("p@HEAD").prompt.hash == versions[0].hash

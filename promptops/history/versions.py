@@ -14,7 +14,7 @@ from ..errors import NotFoundError, PromptFileError, PromptopsError
 from ..fileref import SCHEME, Files
 from ..prompts import Prompt, parse_prompt
 from .git import GitRepo
-from .log import CommitInfo, LogEntry, parse_raw_log
+from .log import CommitInfo, LogEntry, parse_date, parse_raw_log
 from .paths import PromptFiles
 
 # (prompt, one-line error, hash): the parsed content hash, or the sha256 of the raw text when it
@@ -113,6 +113,36 @@ class Versions:
         self._log_cache[key] = entries
         return entries
 
+    def _with_ref_commits(self, entries: list[LogEntry]) -> list[LogEntry]:
+        """The prompt file's log plus the commits that changed only a file it names (``file://``):
+        each is a version of its own when that file is part of the content hash."""
+        refs: set[str] = set()
+        for entry in entries:
+            prompt = self.parse_blob(entry.blob, entry.commit.path, entry.commit.short, entry.commit.sha)[0]
+            refs.update(prompt.refs if prompt is not None else ())
+        head = self.git.head_sha()
+        if not refs or head is None:
+            return entries
+        known = {e.commit.sha for e in entries}
+        paths = list(dict.fromkeys(e.commit.path for e in entries))
+        position = {row[0]: i for i, row in enumerate(self.git.log_touching(sorted(refs | set(paths)), head))}
+        keyed: list[tuple[float, LogEntry]] = []
+        last = -1.0
+        for entry in entries:  # a merge git lists only when following the file keeps its place
+            last = float(position[entry.commit.sha]) if entry.commit.sha in position else last + 0.001
+            keyed.append((last, entry))
+        for sha, date, author, message in self.git.log_touching(sorted(refs), head):
+            if sha in known:
+                continue
+            for path in paths:
+                blob = self.git.blob_at(sha, path)
+                if blob is not None:
+                    info = CommitInfo(sha=sha, short=sha[:7], date=parse_date(date), author=author,
+                                      message=message, path=path)
+                    keyed.append((float(position.get(sha, len(position))), LogEntry(commit=info, blob=blob)))
+                    break
+        return [entry for _, entry in sorted(keyed, key=lambda pair: pair[0])]
+
     def versions(self, name: str) -> list[VersionInfo]:
         """Versions of a prompt, newest first, from git history plus uncommitted content.
 
@@ -122,7 +152,7 @@ class Versions:
         """
         by_hash: dict[str, VersionInfo] = {}
         ordered: list[VersionInfo] = []
-        for entry in self.log(name):
+        for entry in self._with_ref_commits(self.log(name)):
             prompt, error, digest = self.parse_blob(entry.blob, entry.commit.path, entry.commit.short,
                                                     entry.commit.sha)
             info = by_hash.get(digest)
