@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .assertions import lookup
-from .assertions.code import pin_source, split_target
+from .assertions.code import PINNED_DIR, pin_source, split_target
 from .errors import PromptFileError
 from .fileref import CODE_SUFFIXES, SCHEME, Files, is_ref, working_tree
 from .suite_shapes import resolve_refs
@@ -147,3 +147,20 @@ def resolve_body(sections: list[Any], first_line: int, named_in: str, source: st
 def _body_ref(section: Any) -> str | None:
     text = section.template.strip() if section.role != "messages" else ""
     return text if is_ref(text) and "\n" not in text else None
+
+
+def python_paths(specs: Any) -> set[str]:
+    """The root-relative files the ``python`` assertions among ``specs`` run (a copy kept from a
+    commit counts as its file): what ``ci`` watches for a change."""
+    out = set()
+    for spec in specs if isinstance(specs, list) else []:
+        if isinstance(spec, dict) and isinstance(spec.get("type"), str) and spec.get("value") is not None:
+            atype, _ = lookup(spec["type"])
+            if atype is not None and atype.value == "path":
+                try:
+                    path = posixpath.normpath(split_target(spec["value"])[0])
+                except ValueError:
+                    continue
+                parts = path.split("/")
+                out.add("/".join(parts[3:]) if path.startswith(PINNED_DIR + "/") and len(parts) > 3 else path)
+    return out

@@ -90,3 +90,19 @@ def test_a_fewshot_dataset_change_touches_the_prompt_and_other_files_do_not(git_
     commit(root, "other examples")
     [change] = History(root, "prompts").changed("main", "pr")
     assert (change.name, change.suite_changed) == ("capital", True)
+
+
+def test_a_python_graders_file_touches_the_prompt_named_in_the_front_matter_or_a_cell(git_project: Path) -> None:
+    root = git_project
+    (root / "checks").mkdir()
+    (root / "checks" / "front.py").write_text("def get_assert(output, context):\n    return True\n")
+    (root / "checks" / "cell.py").write_text("def get_assert(output, context):\n    return True\n")
+    _name_a_file(root, "  - {type: python, value: checks/front.py}\n")
+    (root / "datasets" / "capital" / "extra.yaml").write_text(
+        "- {id: extra, vars: {country: France}, assert: [{type: python, value: 'checks/cell.py:get_assert'}]}\n")
+    commit(root, "graders")
+    branch(root, "pr")
+    for name in ("front", "cell"):
+        (root / "checks" / f"{name}.py").write_text("def get_assert(output, context):\n    return False\n")
+        assert [c.name for c in History(root, "prompts").changed("HEAD", None)] == ["capital"], name
+        commit(root, f"stricter {name}")

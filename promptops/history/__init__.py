@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import NotFoundError, PromptopsError, SuiteError
+from ..prompt_refs import python_paths
 from ..prompts import Prompt
 from ..fileref import SCHEME, Files
 from ..suites import SUITE_SUFFIXES, Case, parse_suite_texts, suite_texts
@@ -153,14 +154,15 @@ class History:
         return self._suite_at(prompt, ref)[0]
 
     def suite_reads(self, prompt: Prompt, ref: str | None) -> set[str]:
-        """The files a prompt's suite names through ``file://`` at a ref (None: the working tree);
-        empty when it names none or does not load there."""
+        """The files a prompt's suite names at a ref (None: the working tree): ``file://`` values and
+        the files of ``python`` assertions; empty when it names none or does not load there."""
         if not prompt.suite:
             return set()
         try:
-            return set(self._suite_at(prompt, ref, only_with_refs=True)[1].reads)
+            cases, files = self._suite_at(prompt, ref, only_with_refs=True)
         except PromptopsError:
             return set()
+        return set(files.reads).union(*(python_paths(case.asserts) for case in cases))
 
     def _suite_at(self, prompt: Prompt, ref: str | None, only_with_refs: bool = False) -> tuple[list[Case], Files]:
         if not prompt.suite:
@@ -170,7 +172,7 @@ class History:
         if ref is None:
             files = Files(self.root)
             texts = suite_texts(self.root / suite)
-            if only_with_refs and not any(SCHEME in text for _, text in texts):
+            if only_with_refs and not any(SCHEME in text or "python" in text for _, text in texts):  # names no file
                 return [], files
             return parse_suite_texts(texts, files=files), files
         obj = self.git.object_at(self.git.rev_parse(ref), suite)
@@ -192,7 +194,7 @@ class History:
 
         files = Files(self.root, read=read)
         texts = [(path, self.git.read_blob(sha)) for path, sha in blobs]
-        if only_with_refs and not any(SCHEME in text for _, text in texts):
+        if only_with_refs and not any(SCHEME in text or "python" in text for _, text in texts):  # names no file
             return [], files
         return parse_suite_texts(texts, files=files), files
 

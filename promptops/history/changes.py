@@ -2,8 +2,9 @@
 
 A prompt changes when its file is added, removed, renamed or edited, or when a file of its
 regression suite changes, or a file it names: ``file://`` in its front matter or in its suite's
-cells, its ``fewshot`` dataset (wherever in the repository that file lives). ``mv a.prompt b.prompt`` without ``git add`` still reads as a rename:
-a removed prompt is paired with a similar untracked one.
+cells, a ``python`` assertion's file, its ``fewshot`` dataset (wherever in the repository that file
+lives). ``mv a.prompt b.prompt`` without ``git add`` still reads as a rename: a removed prompt is
+paired with a similar untracked one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..prompt_refs import python_paths
 from ..prompts import Prompt
 from ..suites import SUITE_SUFFIXES
 from .git import GitRepo
@@ -130,7 +132,7 @@ class Changes:
             """Whether a file the prompt names (front matter, fewshot, suite cells) changed."""
             if prompt is None:
                 return False
-            paths = set(prompt.refs)
+            paths = set(prompt.refs) | python_paths(prompt.asserts)
             if prompt.fewshot is not None:
                 paths.add(posixpath.normpath(prompt.fewshot.path))
             if paths & changed_paths:
