@@ -143,8 +143,9 @@ class Prompt:
         return self.fewshot.insert(self, values, messages) if self.fewshot is not None else messages
 
     def to_text(self) -> str:
-        """A canonical text form of the prompt (used for diffs and display)."""
-        front = yaml.safe_dump(self.front, sort_keys=False, allow_unicode=True).rstrip()
+        """A canonical text form of the prompt (used for diffs and display): the files it names inlined."""
+        front = {**self.front, "assert": self.asserts} if self.refs and "assert" in self.front else self.front
+        front = yaml.safe_dump(front, sort_keys=False, allow_unicode=True).rstrip()
         body = "\n".join(f"messages: {s.template}" if s.role == "messages" else f"{s.role}:\n{s.template.strip()}"
                          for s in self.sections)
         return f"---\n{front}\n---\n{body}\n"

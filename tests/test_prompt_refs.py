@@ -244,3 +244,14 @@ def test_a_commit_that_changes_only_a_named_file_is_a_version_in_the_log(tmp_pat
     old = history.resolve(f"p@{versions[1].version}").prompt
     assert old.asserts == [{"type": "llm-rubric", "value": "Be brief."}]
     assert history.resolve("p@HEAD").prompt.hash == versions[0].hash
+
+
+def test_the_text_form_inlines_the_named_files(tmp_path: Path) -> None:
+    (tmp_path / "prompts").mkdir(parents=True)
+    (tmp_path / "prompts" / "rubric.txt").write_text("Be brief.")
+    (tmp_path / "prompts" / "list.yaml").write_text("- {type: icontains, value: hello}\n")
+    for asserts in ("assert: [{type: llm-rubric, value: file://rubric.txt}]", "assert: file://list.yaml"):
+        p = load_prompt(_write(tmp_path, asserts), root=tmp_path)
+        text = p.to_text()  # what diffs show, the server sends and optimize's candidates start from
+        assert "file://" not in text
+        assert parse_prompt(text, source="p@x", expected_name="p").asserts == p.asserts
