@@ -13,6 +13,7 @@ the referenced files as they were at that ref.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 from collections.abc import Callable
@@ -40,6 +41,21 @@ class Files:
         self.root = Path(root).resolve()
         self._read = read
         self.error = error
+        self.reads: dict[str, str] = {}  # repository-relative path -> sha256 of the text, for every file read
+
+    @property
+    def at_commit(self) -> bool:
+        """Whether references are read from a git commit rather than the working tree."""
+        return self._read is not None
+
+    def fresh(self, error: type[PromptopsError] | None = None) -> Files:
+        """The same reader (root and commit) with its own record of files read."""
+        return Files(self.root, self._read, error or self.error)
+
+    def _seen(self, rel: str, text: str) -> tuple[str, str]:
+        text = text.removeprefix("\ufeff")
+        self.reads[rel] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return rel, text
 
     def relative(self, ref: str, named_in: str, where: str) -> str:
         """The repository-relative POSIX path a reference in ``named_in`` points at."""
@@ -69,14 +85,14 @@ class Files:
             if text is None:
                 raise self.error(f"'{ref}': no file '{rel}' at this ref", where=where,
                                  hint="add the file (paths are relative to the file that names them)")
-            return rel, text.removeprefix("\ufeff")
+            return self._seen(rel, text)
         target = self.root / rel
         resolved = target.resolve()
         if not resolved.is_relative_to(self.root):
             raise self.error(f"'{ref}' leaves the repository (through a symlink)", where=where,
                              hint="keep referenced files inside the project")
         try:
-            return rel, resolved.read_text(encoding="utf-8").removeprefix("\ufeff")
+            return self._seen(rel, resolved.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise self.error(f"'{ref}': no file '{rel}'", where=where,
                              hint="add the file (paths are relative to the file that names them)") from None
@@ -87,6 +103,10 @@ class Files:
 
     def value(self, ref: str, named_in: str, where: str) -> Any:
         """The file's text, or its data for ``.json``/``.yaml``/``.yml``."""
+        return self.load(ref, named_in, where)[1]
+
+    def load(self, ref: str, named_in: str, where: str) -> tuple[str, Any]:
+        """(repository-relative path, the file's text or its ``.json``/``.yaml`` data)."""
         rel, text = self.text(ref, named_in, where)
         suffix = posixpath.splitext(rel)[1].lower()
         if suffix in CODE_SUFFIXES:
@@ -95,16 +115,16 @@ class Files:
                                   "or use a 'python' assertion")
         if suffix == ".json":
             try:
-                return json.loads(text)
+                return rel, json.loads(text)
             except ValueError as exc:
                 raise self.error(f"'{ref}': invalid JSON in '{rel}': {exc}", where=where) from None
         if suffix in (".yaml", ".yml"):
             try:
-                return yamlsafe.load(text)
+                return rel, yamlsafe.load(text)
             except yaml.YAMLError as exc:
                 raise self.error(f"'{ref}': invalid YAML in '{rel}': {getattr(exc, 'problem', None) or exc}",
                                  where=where) from None
-        return text
+        return rel, text
 
 
 def working_tree(start: Path) -> Path:

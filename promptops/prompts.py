@@ -33,6 +33,7 @@ from .fileref import suite_path
 from .templating import compile_template, environment, render_bounded
 from .assertions import validate_assertion
 from . import fewshot as _fewshot
+from . import prompt_refs as _refs
 from .chat import PLACEHOLDER_RE, _is_endpoint_param, call_settings, check_messages
 from .errors import PromptFileError, RenderError
 
@@ -85,6 +86,7 @@ class Section:
     role: str
     template: str
     line: int  # 1-based line in the file of the section's first content line
+    origin: str = ""  # the file the template was read from (``file://``); "" for the prompt file
 
 
 @dataclass
@@ -109,6 +111,7 @@ class Prompt:
     tags: list[str] = field(default_factory=list)
     hash: str = ""
     fewshot: Any = None  # a promptops.fewshot.FewShot: example turns inserted at render time
+    refs: dict[str, str] = field(default_factory=dict)  # files the front matter names (file://): path -> sha256
 
     @property
     def version(self) -> str:
@@ -132,16 +135,17 @@ class Prompt:
             try:
                 text = render_bounded(template, values)
             except RenderError as exc:
-                raise RenderError(exc.message, where=f"{self.source}:{section.line}", hint=exc.hint) from None
+                raise RenderError(exc.message, where=f"{section.origin or self.source}:{section.line}", hint=exc.hint) from None
             except Exception as exc:  # jinja2 raises many kinds; all mean "this render failed"
-                raise RenderError(f"{type(exc).__name__}: {exc}", where=f"{self.source}:{section.line}",
+                raise RenderError(f"{type(exc).__name__}: {exc}", where=f"{section.origin or self.source}:{section.line}",
                                   hint="check the variables passed and the template") from None
             messages.append({"role": section.role, "content": text.strip()})
         return self.fewshot.insert(self, values, messages) if self.fewshot is not None else messages
 
     def to_text(self) -> str:
-        """A canonical text form of the prompt (used for diffs and display)."""
-        front = yaml.safe_dump(self.front, sort_keys=False, allow_unicode=True).rstrip()
+        """A canonical text form of the prompt (used for diffs and display): the files it names inlined."""
+        front = {**self.front, "assert": self.asserts} if self.refs and "assert" in self.front else self.front
+        front = yaml.safe_dump(front, sort_keys=False, allow_unicode=True).rstrip()
         body = "\n".join(f"messages: {s.template}" if s.role == "messages" else f"{s.role}:\n{s.template.strip()}"
                          for s in self.sections)
         return f"---\n{front}\n---\n{body}\n"
@@ -182,9 +186,10 @@ def _type_ok(value: Any, type_name: str) -> bool:
     return isinstance(value, INPUT_TYPES[type_name])
 
 
-def content_hash(front: dict[str, Any], sections: list[Section]) -> str:
-    """sha256 of the canonical JSON of the parsed front matter and the role sections."""
-    payload = {"front": front, "body": [[s.role, s.template.strip()] for s in sections]}
+def content_hash(front: dict[str, Any], sections: list[Section], refs: dict[str, str] | None = None) -> str:
+    """sha256 of the canonical JSON of the parsed front matter and the role sections (and of the
+    sha256 of each file the front matter names, when it names any)."""
+    payload = {"front": front, "body": [[s.role, s.template.strip()] for s in sections], **({"refs": refs} if refs else {})}
     data = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
@@ -203,8 +208,9 @@ def load_prompt(path: Path | str, *, root: Path | None = None) -> Prompt:
 
 
 def parse_prompt(text: str, *, source: str = "<prompt>", root: Path | None = None,
-                 expected_name: str | None = None) -> Prompt:
-    """Parse prompt text. Errors are :class:`PromptFileError` naming ``source:line``."""
+                 expected_name: str | None = None, files: Any = None) -> Prompt:
+    """Parse prompt text. Errors are :class:`PromptFileError` naming ``source:line``. ``files`` reads ``file://``
+    references (at a git commit, say); default: the working tree under ``root``, or around ``source``."""
     text = text.replace("\r\n", "\n").lstrip("\ufeff")
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
@@ -218,8 +224,12 @@ def parse_prompt(text: str, *, source: str = "<prompt>", root: Path | None = Non
     front_text = "\n".join(lines[1:end])
     front, key_lines = _parse_front(front_text, source)
     body_first_line = end + 2  # 1-based line number of the first body line
-    sections = _parse_body(lines[end + 1:], body_first_line, source)
-    prompt = _build(front, key_lines, sections, source, expected_name)
+    reader, named_in = _refs.reader(source, root, files)
+    sections, body_refs = _refs.resolve_body(_parse_body(lines[end + 1:], body_first_line, source), body_first_line,
+                                             named_in, source, reader, _parse_body)
+    asserts, refs = _refs.resolve_asserts(front.get("assert"), named_in, f"{source}:{key_lines.get('assert', 2)}", reader)
+    prompt = _build(front, key_lines, sections, source, expected_name, asserts)
+    prompt.refs = refs = {**body_refs, **refs}
     prompt.suite = suite_path(prompt.suite, source, f"{source}:{key_lines.get('suite', 1)}")  # suite: file://…
     _check_templates(prompt, sections, source)
     if prompt.suite and (Path(prompt.suite).is_absolute() or ".." in Path(prompt.suite).parts or (
@@ -231,7 +241,7 @@ def parse_prompt(text: str, *, source: str = "<prompt>", root: Path | None = Non
         raise PromptFileError(f"suite path '{prompt.suite}' does not exist", where=f"{source}:{key_lines.get('suite', 1)}",
                               hint="create the suite or fix the 'suite' path (relative to the project root)")
     prompt.fewshot = _fewshot.parse(front.get("fewshot"), f"{source}:{key_lines.get('fewshot', 2)}", root)
-    prompt.hash = content_hash(front, sections)
+    prompt.hash = content_hash(front, sections, refs)
     return prompt
 
 
@@ -307,7 +317,8 @@ def _num(front: dict, key: str, key_lines: dict, source: str) -> float | None:
     return float(value)
 
 
-def _build(front: dict, key_lines: dict, sections: list[Section], source: str, expected_name: str | None) -> Prompt:
+def _build(front: dict, key_lines: dict, sections: list[Section], source: str, expected_name: str | None,
+           asserts: Any = None) -> Prompt:
     def where(key: str) -> str:
         return f"{source}:{key_lines.get(key, 2)}"
 
@@ -337,7 +348,7 @@ def _build(front: dict, key_lines: dict, sections: list[Section], source: str, e
     inputs = _inputs(front.get("input", {}) or {}, where("input"))
     call, schema = call_settings(front, where)
     params = {**params, **call}
-    asserts = front.get("assert", []) or []
+    asserts = (front.get("assert") if asserts is None else asserts) or []
     if isinstance(asserts, dict):
         asserts = [asserts]
     if not isinstance(asserts, list):
@@ -422,16 +433,16 @@ def _check_templates(prompt: Prompt, sections: list[Section], source: str) -> No
             spec = prompt.inputs.get(section.template)
             if spec is None or spec.type not in ("messages", "list", "any"):
                 raise PromptFileError(f"'messages: {section.template}' needs '{section.template}' declared as messages",
-                                      where=f"{source}:{section.line}", hint=f"input: {{{section.template}: messages}}")
+                                      where=f"{section.origin or source}:{section.line}", hint=f"input: {{{section.template}: messages}}")
             continue
         try:
             ast = env.parse(section.template)
         except TemplateSyntaxError as exc:
             line = section.line + (exc.lineno or 1) - 1
-            raise PromptFileError(f"template syntax error: {exc.message}", where=f"{source}:{line}",
+            raise PromptFileError(f"template syntax error: {exc.message}", where=f"{section.origin or source}:{line}",
                                   hint="check the {{ }} and {% %} pairs") from None
         for var in sorted(meta.find_undeclared_variables(ast) - set(prompt.inputs)):
             offset = next((i for i, text in enumerate(section.template.split("\n")) if var in text), 0)
             raise PromptFileError(f"variable '{var}' is used but not declared in 'input'",
-                                  where=f"{source}:{section.line + offset}",
+                                  where=f"{section.origin or source}:{section.line + offset}",
                                   hint=f"add '{var}: string' under input:")

@@ -90,6 +90,12 @@ def load_suite(path: Path | str, root: Path | str | None = None) -> list[Case]:
     """Load every case of a suite (a file or a folder) from disk; ``file://`` references stay
     inside ``root`` (default: the nearest folder above with promptops.yaml or .git)."""
     path = Path(path).absolute()
+    return parse_suite_texts(suite_texts(path), files=Files(root if root is not None else working_tree(path)))
+
+
+def suite_texts(path: Path) -> list[tuple[str, str]]:
+    """(name, text) of each file of a suite on disk."""
+    path = Path(path).absolute()
     files = suite_files(path)
     if not files:
         raise SuiteError("suite folder holds no .jsonl, .yaml or .csv file", where=str(path))
@@ -99,7 +105,7 @@ def load_suite(path: Path | str, root: Path | str | None = None) -> list[Case]:
             texts.append((str(f), f.read_text(encoding="utf-8")))
         except UnicodeDecodeError:
             raise SuiteError("not UTF-8 text", where=str(f)) from None
-    return parse_suite_texts(texts, files=Files(root if root is not None else working_tree(path)))
+    return texts
 
 
 def parse_suite_texts(texts: list[tuple[str, str]], files: Files | None = None) -> list[Case]:

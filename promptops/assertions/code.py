@@ -9,6 +9,7 @@ or a mapping ``{pass, score, reason}``. Anything it raises becomes a failed grad
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import inspect
 import math
@@ -21,8 +22,20 @@ from .base import Check, Family, GradeError, GradeResult
 
 FAMILY = Family("code")
 DEFAULT_FUNCTION = "get_assert"
+PINNED_DIR = ".promptops/pinned"
 _modules: dict[tuple[str, int], Any] = {}
+_pinned: dict[str, str] = {}  # virtual path -> source: a file as it was at a git commit
 _lock = threading.Lock()
+
+
+def pin_source(rel: str, text: str) -> str:
+    """Keep a file's text as it was at a commit (a prompt's ``file://`` python assertion read from
+    history) and return the virtual path a ``python`` value names it by; nothing is written."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    virtual = f"{PINNED_DIR}/{digest}/{rel}"
+    with _lock:
+        _pinned[virtual] = text
+    return virtual
 
 
 def split_target(value: Any) -> tuple[str, str]:
@@ -39,6 +52,8 @@ def split_target(value: Any) -> tuple[str, str]:
 def _load_function(root: Path, target: Any) -> Callable[..., Any]:
     path_text, function = split_target(target)
     root = Path(root).resolve()
+    if path_text in _pinned:
+        return _pinned_function(root, path_text, function)
     path = (root / path_text).resolve()
     if not path.is_relative_to(root):
         raise GradeError(f"{path_text} lies outside the project root")
@@ -56,6 +71,26 @@ def _load_function(root: Path, target: Any) -> Callable[..., Any]:
                 spec.loader.exec_module(module)
             except (Exception, SystemExit) as exc:  # user code: SyntaxError, ImportError, sys.exit()...
                 raise GradeError(f"{path_text} failed to load: {_describe(exc, path)}") from None
+            _modules[key] = module
+    fn = getattr(module, function, None)
+    if not callable(fn):
+        raise GradeError(f"{path_text} has no function '{function}'")
+    return fn
+
+
+def _pinned_function(root: Path, path_text: str, function: str) -> Callable[..., Any]:
+    import types
+
+    key = (path_text, 0)
+    with _lock:
+        module = _modules.get(key)
+        if module is None:
+            module = types.ModuleType(f"promptops_user_assert_{abs(hash(key))}")
+            module.__file__ = str(root / path_text)
+            try:
+                exec(compile(_pinned[path_text], module.__file__, "exec"), module.__dict__)
+            except (Exception, SystemExit) as exc:
+                raise GradeError(f"{path_text} failed to load: {_describe(exc, Path(module.__file__))}") from None
             _modules[key] = module
     fn = getattr(module, function, None)
     if not callable(fn):

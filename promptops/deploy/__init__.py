@@ -285,7 +285,10 @@ def _content_from_git(config: Config, name: str, row: Deployment) -> Prompt | No
 def _content_from_store(store: Store, name: str, row: Deployment) -> Prompt | None:
     for version in store.prompt_versions(name=name):
         if version.hash == row.hash:
-            prompt = parse_prompt(version.content, source=f"{version.path}@{version.version}")
+            try:  # a prompt naming files (file://) cannot be rebuilt from its text alone: not found
+                prompt = parse_prompt(version.content, source=f"{version.path}@{version.version}")
+            except PromptopsError:
+                return None
             return prompt if prompt.hash == row.hash else None
     return None
 

@@ -14,6 +14,7 @@ from typing import Any
 from ..prompts import Prompt
 from ..suites import Case
 from . import stats
+from .completeness import partials
 
 
 @dataclass
@@ -189,6 +190,7 @@ class PromptEval:
     ref: str | None
     summaries: list[ModelSummary] = field(default_factory=list)
     suite_size: int | None = None  # set when the run was partial: the suite's size (cases run: the summaries' totals)
+    planned: int | None = None  # results each model was to give (cases × repeats): fewer came back means partial
 
 
 @dataclass
@@ -210,6 +212,7 @@ class EvalReport:
                 "calls_s": None if self.calls_s is None else round(self.calls_s, 3),
                 "interrupted": self.interrupted, "selection": self.selection,
                 "partial": sorted(e.prompt for e in self.evals if e.suite_size is not None),
+                "partial_scores": [p.to_dict() for p in partials(self)],  # every incomplete score, with counts
                 "results": [s.to_dict() for s in self.summaries]}
 
 

@@ -181,7 +181,7 @@ async def _run_eval(config: Config, targets: list[EvalTarget], store: EvalStore,
         prompt = target.prompt
         all_results = done_results[run_id] + new_results.get(run_id, [])
         pe = PromptEval(prompt=prompt.name, version=prompt.version, run_id=run_id, ref=target.ref,
-                        suite_size=target.suite_size)
+                        suite_size=target.suite_size, planned=len(target.cases) * repeat)
         for model in target_models:
             mine = sorted((r for r in all_results if r.model == model), key=lambda r: (r.case_id, r.repeat_index))
             summary = summarize(mine, prompt=prompt.name, version=prompt.version, model=model,

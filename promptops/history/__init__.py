@@ -24,10 +24,11 @@ import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import NotFoundError, SuiteError
+from ..errors import NotFoundError, PromptopsError, SuiteError
+from ..prompt_refs import python_paths
 from ..prompts import Prompt
-from ..fileref import Files
-from ..suites import SUITE_SUFFIXES, Case, load_suite, parse_suite_texts
+from ..fileref import SCHEME, Files
+from ..suites import SUITE_SUFFIXES, Case, parse_suite_texts, suite_texts
 from .changes import Change, Changes
 from .git import GitObject, GitRepo
 from .log import CommitInfo, LogEntry, parse_raw_log
@@ -57,7 +58,7 @@ class History:
         self.prompts_dir = self._files.prompts_dir
         self._versions = Versions(self.git, self._files)
         self._resolver = Resolver(self.git, self._files, self._versions)
-        self._changes = Changes(self.git, self._files, self._versions)
+        self._changes = Changes(self.git, self._files, self._versions, suite_reads=self.suite_reads)
 
     # ------------------------------------------------------------------ working tree
 
@@ -150,12 +151,30 @@ class History:
 
     def suite_at(self, prompt: Prompt, ref: str | None) -> list[Case]:
         """The cases of a prompt's suite (file or folder) at a git ref; None reads the working tree."""
+        return self._suite_at(prompt, ref)[0]
+
+    def suite_reads(self, prompt: Prompt, ref: str | None) -> set[str]:
+        """The files a prompt's suite names at a ref (None: the working tree): ``file://`` values and
+        the files of ``python`` assertions; empty when it names none or does not load there."""
+        if not prompt.suite:
+            return set()
+        try:
+            cases, files = self._suite_at(prompt, ref, only_with_refs=True)
+        except PromptopsError:
+            return set()
+        return set(files.reads).union(*(python_paths(case.asserts) for case in cases))
+
+    def _suite_at(self, prompt: Prompt, ref: str | None, only_with_refs: bool = False) -> tuple[list[Case], Files]:
         if not prompt.suite:
             raise SuiteError(f"prompt '{prompt.name}' has no suite", where=prompt.source,
                              hint="add 'suite: datasets/<name>' to its front matter")
         suite = posixpath.normpath(prompt.suite)
         if ref is None:
-            return load_suite(self.root / suite, root=self.root)
+            files = Files(self.root)
+            texts = suite_texts(self.root / suite)
+            if only_with_refs and not any(SCHEME in text or "python" in text for _, text in texts):  # names no file
+                return [], files
+            return parse_suite_texts(texts, files=files), files
         obj = self.git.object_at(self.git.rev_parse(ref), suite)
         if obj is None:
             raise SuiteError(f"suite path does not exist at '{ref}'", where=suite,
@@ -173,8 +192,11 @@ class History:
             sha = self.git.blob_at(commit, rel)
             return None if sha is None else self.git.read_blob(sha)
 
-        return parse_suite_texts([(path, self.git.read_blob(sha)) for path, sha in blobs],
-                                 files=Files(self.root, read=read))
+        files = Files(self.root, read=read)
+        texts = [(path, self.git.read_blob(sha)) for path, sha in blobs]
+        if only_with_refs and not any(SCHEME in text or "python" in text for _, text in texts):  # names no file
+            return [], files
+        return parse_suite_texts(texts, files=files), files
 
     # ------------------------------------------------------------------ changed prompts
 

@@ -1,16 +1,20 @@
 """Prompts that differ between two refs, or between a ref and the working tree (what CI reviews).
 
 A prompt changes when its file is added, removed, renamed or edited, or when a file of its
-regression suite changes. ``mv a.prompt b.prompt`` without ``git add`` still reads as a rename:
-a removed prompt is paired with a similar untracked one.
+regression suite changes, or a file it names: ``file://`` in its front matter or in its suite's
+cells, a ``python`` assertion's file, its ``fewshot`` dataset (wherever in the repository that file
+lives). ``mv a.prompt b.prompt`` without ``git add`` still reads as a rename: a removed prompt is
+paired with a similar untracked one.
 """
 
 from __future__ import annotations
 
 import difflib
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..prompt_refs import python_paths
 from ..prompts import Prompt
 from ..suites import SUITE_SUFFIXES
 from .git import GitRepo
@@ -73,10 +77,12 @@ def parse_name_status(out: str) -> list[PathChange]:
 class Changes:
     """Computes :class:`Change` lists for one repository (parsed content shared with versions)."""
 
-    def __init__(self, git: GitRepo, files: PromptFiles, versions: Versions):
+    def __init__(self, git: GitRepo, files: PromptFiles, versions: Versions,
+                 suite_reads: Callable[[Prompt, "str | None"], set[str]] | None = None):
         self.git = git
         self.files = files
         self.versions = versions
+        self.suite_reads = suite_reads  # (prompt, commit) -> files its suite names (file://)
 
     def changed(self, base: str, head: str | None = None) -> list[Change]:
         """Prompts that differ between ``base`` and ``head`` (None: the working tree, untracked included)."""
@@ -108,12 +114,12 @@ class Changes:
         def at_head(path: str) -> Parsed:
             if head_sha is None:
                 return parse_text((files.root / path).read_text(encoding="utf-8", errors="replace"), path, files.root)
-            return self.versions.parse_blob(git.object_at(head_sha, path).sha, path, head_sha[:7])
+            return self.versions.parse_blob(git.object_at(head_sha, path).sha, path, head_sha[:7], head_sha)
 
         def at_base(path: str) -> Parsed:
-            return self.versions.parse_blob(git.object_at(base_sha, path).sha, path, base_sha[:7])
+            return self.versions.parse_blob(git.object_at(base_sha, path).sha, path, base_sha[:7], base_sha)
 
-        def suite_touched(*prompts: Prompt | None) -> bool:
+        def in_suite(*prompts: Prompt | None) -> bool:
             suites = {posixpath.normpath(p.suite) for p in prompts if p is not None and p.suite}
             for path in changed_paths:
                 for suite in suites:
@@ -121,6 +127,21 @@ class Changes:
                                          and posixpath.splitext(path)[1] in SUITE_SUFFIXES):
                         return True
             return False
+
+        def named(prompt: Prompt | None, commit: str | None) -> bool:
+            """Whether a file the prompt names (front matter, fewshot, suite cells) changed."""
+            if prompt is None:
+                return False
+            paths = set(prompt.refs) | python_paths(prompt.asserts)
+            if prompt.fewshot is not None:
+                paths.add(posixpath.normpath(prompt.fewshot.path))
+            if paths & changed_paths:
+                return True
+            return self.suite_reads is not None and bool(self.suite_reads(prompt, commit) & changed_paths)
+
+        def suite_touched(b: Prompt | None, h: Prompt | None) -> bool:
+            """The prompt's suite, or a file it or its suite names, changed (at base ``b`` or head ``h``)."""
+            return in_suite(b, h) or named(h, head_sha) or named(b, base_sha)
 
         result: dict[str, Change] = {}
         handled_head: set[str] = set()
@@ -139,23 +160,25 @@ class Changes:
                 handled_head.add(new)
                 h = at_head(new)
                 result[stem(new)] = Change(name=stem(new), old_name=None, status="added", prompt_changed=True,
-                                           suite_changed=suite_touched(h[0]))
+                                           suite_changed=suite_touched(None, h[0]))
             elif old:
                 b = at_base(old)
                 name = stem(old)
                 if name not in result:
                     result[name] = Change(name=name, old_name=name, status="removed", prompt_changed=True,
-                                          suite_changed=suite_touched(b[0]))
-        # prompts whose file did not change but whose suite did
+                                          suite_changed=suite_touched(b[0], None))
+        # prompts whose file did not change but whose suite, or a file they name, did
         suite_paths = changed_paths - {p for p in changed_paths if files.is_prompt_path(p)}
         if suite_paths:
             for path in self._prompt_paths_at(head_sha):
                 if path in handled_head or stem(path) in result:
                     continue
                 h = at_head(path)
-                if suite_touched(h[0]):
+                b = at_base(path) if git.object_at(base_sha, path) is not None else None
+                if suite_touched(b[0] if b else None, h[0]):
+                    # a file the front matter names is in the hash: base and head may differ
                     result[stem(path)] = Change(name=stem(path), old_name=stem(path), status="modified",
-                                                prompt_changed=False, suite_changed=True)
+                                                prompt_changed=b is not None and b[2] != h[2], suite_changed=True)
         return [result[k] for k in sorted(result)]
 
     def _prompt_paths_at(self, commit: str | None) -> list[str]:

@@ -173,6 +173,16 @@ class GitRepo:
         except git.GitCommandError:  # git < 2.31: no --diff-merges
             return self.repo.git.log(*args, "-m", head, "--", self.git_path(rel))
 
+    def log_touching(self, paths: list[str], head: str) -> list[tuple[str, str, str, str]]:
+        """(sha, author date, author, subject) of the commits up to ``head`` that touched any of
+        ``paths`` (relative to root), newest first, without following renames."""
+        out = self.repo.git.log(f"--format={LOG_FORMAT}", head, "--", *[self.git_path(p) for p in paths])
+        rows = []
+        for record in out.split("\x01"):
+            if record.strip():
+                rows.append(tuple((record.strip("\n").split("\x1f") + ["", "", "", ""])[:4]))
+        return rows
+
     def diff_name_status(self, base: str, head: str | None) -> str:
         """Raw ``git diff --name-status -z`` with renames, base to head (None: the working tree)."""
         args = ["--find-renames", "--name-status", "--no-color", "--no-ext-diff", "-z", base]

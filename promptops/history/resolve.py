@@ -140,7 +140,7 @@ class Resolver:
         if blob is None:
             raise RefError(f"prompt '{name}' does not exist at commit {commit[:7]}", where=spec,
                            hint=f"'promptops log {name}' lists the commits that hold it")
-        prompt, error, _ = self.versions.parse_blob(blob, path, commit[:7])
+        prompt, error, _ = self.versions.parse_blob(blob, path, commit[:7], commit)
         if prompt is None:
             raise PromptFileError(error or "does not parse", where=spec)
         self._resolved[key] = (prompt, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._util.fmt import ms, pct, usd
+from ..eval.completeness import by_score
 from ..eval.results import EvalReport, ModelSummary
 
 
@@ -20,8 +21,10 @@ def render_markdown(report: EvalReport, max_failures: int = 20) -> str:
     lines = ["## promptops eval", "",
              "| prompt | version | model | accuracy [95% CI] | passed | failed | errors | p50 | p95 | cost |",
              "|---|---|---|---|---|---|---|---|---|---|"]
+    marks = by_score(report)
     for s in report.summaries:
-        lines.append(f"| {s.prompt} | `{s.version}` | {s.model} | {interval(s)} | {s.passed} | {s.failed} | "
+        mark = " **(partial)**" if (s.prompt, s.version, s.model) in marks else ""
+        lines.append(f"| {s.prompt} | `{s.version}` | {s.model} | {interval(s)}{mark} | {s.passed} | {s.failed} | "
                      f"{s.errors} | {ms(s.latency_p50_ms)} | {ms(s.latency_p95_ms)} | {usd(s.cost_usd)} |")
     lines.append("")
     lines.append(f"{report.calls} calls, {report.cached} cached, {report.duration_s:.1f} s.")
@@ -29,6 +32,9 @@ def render_markdown(report: EvalReport, max_failures: int = 20) -> str:
     if partial:  # a selection of the suite (--filter, --tag, ...): never the version's score
         lines += ["", f"**Partial run** of {', '.join(partial)} (selection: `{report.selection}`): "
                       "not the version's score."]
+    if marks:  # every incomplete score, with its counts
+        lines += ["", "**Partial scores** (not the version's score on its suite):"]
+        lines += [f"- {p.prompt} `{p.version}` × {p.model}: {', '.join(p.reasons)}" for p in marks.values()]
     for s in report.summaries:
         bad = [r for r in s.results if r.status != "pass"]
         if s.pass_hat_k is not None:
