@@ -37,7 +37,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "p"
             make_project(folder, url, args.cases, args.concurrency)
-            promptops_eval(folder, "--no-cache", "--models", "m1")  # stores the plans; not measured
+            promptops_eval(folder, "--no-cache", "--max-cases", "5")  # stores every model's plan; not measured
             for _ in range(args.repeat):
                 for name, env in SETTINGS.items():
                     shutil.rmtree(folder / ".promptops" / "promptops.db", ignore_errors=True)
