@@ -29,6 +29,7 @@ class TreeStats:
     peak_rss_mb: float = 0.0          # the largest single process
     peak_pss_mb: float = 0.0          # the whole tree, shared pages counted once
     cpu_s: dict[int, tuple[str, float]] = field(default_factory=dict)  # pid -> (name, seconds)
+    root_pid: int = 0                 # the command's own process (the others are its descendants)
 
     @property
     def total_cpu_s(self) -> float:
@@ -88,6 +89,7 @@ def run(cmd: list[str], *, cwd=None, env=None, interval: float = 0.1) -> TreeSta
     stats = TreeStats()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stats.root_pid = proc.pid
     out: dict[str, str] = {}
     ended = threading.Event()
     end: list[float] = []

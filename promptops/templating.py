@@ -7,6 +7,7 @@ build huge values, and the output stops at :data:`MAX_RENDER_CHARS`."""
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
@@ -34,6 +35,15 @@ def _bounded_range(*args: int):
 
 
 def render_bounded(template, values: dict[str, Any]) -> str:
+    shortcut = getattr(template, "promptops_shortcut", None)  # set by compile_template
+    if shortcut is not None:
+        if len(shortcut) == 1:
+            text = shortcut[0]
+        else:
+            value = values.get(shortcut[1]) if isinstance(values, dict) else None
+            text = shortcut[0] + value + shortcut[2] if type(value) is str else None
+        if text is not None and len(text) <= MAX_RENDER_CHARS:
+            return text
     token = _steps.set([MAX_RENDER_STEPS])
     try:
         parts, size = [], 0
@@ -71,4 +81,25 @@ def environment():
 
 @lru_cache(maxsize=4096)
 def compile_template(source: str):
-    return environment().from_string(source)
+    template = environment().from_string(source)  # a syntax error is raised here, shortcut or not
+    template.promptops_shortcut = _shortcut(source)
+    return template
+
+
+_ONE_NAME = re.compile(r"(\s*)\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}(\s*)")
+_LITERALS = frozenset({"true", "false", "none", "True", "False", "None"})  # constants to Jinja2, not names
+
+
+def _shortcut(source: str) -> tuple[str] | tuple[str, str, str] | None:
+    """What :func:`render_bounded` may return without running Jinja2, for the exact same text:
+    ``(text,)`` for a source with no Jinja2 syntax (rendered as it is), ``(before, name, after)``
+    for one that is a single ``{{ name }}`` between whitespace (rendered as the variable when it is
+    a string); None for anything else. A ``\r`` anywhere sends it to Jinja2, which rewrites newlines."""
+    if "\r" in source:
+        return None
+    if "{{" not in source and "{%" not in source and "{#" not in source:
+        return (source,)
+    match = _ONE_NAME.fullmatch(source)
+    if match is None or match.group(2) in _LITERALS:
+        return None
+    return match.group(1), match.group(2), match.group(3)

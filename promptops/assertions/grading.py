@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import AssertionType, Check, GradeContext, GradeError, GradeResult
-from .registry import assertion_types, lookup, registry
+from .registry import assertion_types, generation, lookup, registry
 from .transforms import apply_transform, compile_transform
 from .values import check_templates, has_template, render_value, uses_name
 
@@ -73,7 +73,67 @@ def _check_value_kind(atype: AssertionType, value: Any) -> None:
 
 
 def validate_assertion(spec: Any) -> None:
-    """Raise ``ValueError`` with a readable message when ``spec`` is not a usable assertion."""
+    """Raise ``ValueError`` with a readable message when ``spec`` is not a usable assertion.
+
+    The verdict is remembered per distinct spec (its exact content, types included, and the
+    registry's generation), so grading 1,000 cases that share the prompt's assertions validates
+    them once; a spec that cannot be keyed (an unhashable value) is validated every time."""
+    key = _spec_key(spec)
+    if key is not None:
+        verdict = _verdicts.get(key)
+        if verdict is not None and verdict[0] == generation():
+            if verdict[1] is not None:
+                raise ValueError(verdict[1])
+            return
+    try:
+        _validate(spec)
+    except ValueError as exc:
+        if key is not None:
+            _remember(key, str(exc))
+        raise
+    if key is not None:
+        _remember(key, None)
+
+
+_verdicts: dict[Any, tuple[int, str | None]] = {}
+_MAX_VERDICTS = 8192
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _remember(key: Any, error: str | None) -> None:
+    if len(_verdicts) >= _MAX_VERDICTS:
+        _verdicts.clear()
+    _verdicts[key] = (generation(), error)
+
+
+def _spec_key(value: Any) -> Any:
+    """A hashable copy of ``value`` that tells apart what validation tells apart (``True`` from
+    ``1``, ``1`` from ``1.0``, a list from a tuple); None when some value inside is of another kind."""
+    kind = type(value)
+    if kind in _SCALARS:
+        if kind is float and math.isnan(value):  # NaN is not equal to itself: never a cache hit
+            return None
+        return (kind, value)
+    if kind is dict:
+        items = []
+        for k, v in value.items():
+            fk, fv = _spec_key(k), _spec_key(v)
+            if fk is None or fv is None:
+                return None
+            items.append((fk, fv))
+        return (dict, tuple(items))
+    if kind is list or kind is tuple:
+        items = []
+        for v in value:
+            fv = _spec_key(v)
+            if fv is None:
+                return None
+            items.append(fv)
+        return (kind, tuple(items))
+    return None
+
+
+def _validate(spec: Any) -> None:
     if not isinstance(spec, dict):
         raise ValueError(f"an assertion is a mapping with 'type' (and usually 'value'), got {spec!r}")
     type_name = spec.get("type")
@@ -161,12 +221,13 @@ def case_specs(prompt_asserts: list[dict[str, Any]] | None, case_asserts: list[d
 
 # -- grading ----------------------------------------------------------------------------------
 
-async def _grade_one(spec: Any, output: str, expected: Any, variables: dict[str, Any],
-                     latency_ms: float | None, cost_usd: float | None, ctx: GradeContext) -> dict[str, Any]:
+def _grade_one(spec: Any, output: str, expected: Any, variables: dict[str, Any],
+               latency_ms: float | None, cost_usd: float | None, ctx: GradeContext) -> Any:
+    """One assertion's component, or an awaitable of it when its handler is asynchronous (so a
+    case whose assertions are all synchronous is graded without a task or a loop iteration)."""
     type_name = spec.get("type") if isinstance(spec, dict) else None
     weight = spec.get("weight", 1) if isinstance(spec, dict) else 1
     threshold: float | None = None
-    error = False
     try:
         validate_assertion(spec)
         atype, negate = lookup(type_name)
@@ -188,19 +249,43 @@ async def _grade_one(spec: Any, output: str, expected: Any, variables: dict[str,
                       latency_ms=latency_ms, cost_usd=cost_usd, ctx=ctx)
         result = atype.handler(output, value, check)
         if inspect.isawaitable(result):
-            result = await result
-        if not isinstance(result, GradeResult):
-            raise GradeError(f"handler returned {type(result).__name__}, not a GradeResult")
-        passed, score, reason = result.passed, max(0.0, min(1.0, float(result.score))), result.reason
-        if threshold is not None:
-            passed = score + _EPSILON >= threshold
-            reason = f"{reason} ({'≥' if passed else '<'} threshold {threshold:g})"
-        if negate:
-            passed, score = not passed, 1.0 - score
-    except (GradeError, ValueError) as exc:
-        passed, score, reason, error = False, 0.0, f"error: {exc}", True
-    except Exception as exc:  # a bug in a handler fails this assertion, never the whole eval
-        passed, score, reason, error = False, 0.0, f"error: {type(exc).__name__}: {exc}", True
+            return _finish(result, spec, type_name, weight, threshold, negate)
+        outcome = (*_verdict(result, threshold, negate), False)
+    except Exception as exc:
+        outcome = _failed(exc)
+    return _component(spec, type_name, weight, threshold, *outcome)
+
+
+async def _finish(pending: Any, spec: Any, type_name: Any, weight: Any, threshold: float | None,
+                  negate: bool) -> dict[str, Any]:
+    try:
+        outcome = (*_verdict(await pending, threshold, negate), False)
+    except Exception as exc:
+        outcome = _failed(exc)
+    return _component(spec, type_name, weight, threshold, *outcome)
+
+
+def _verdict(result: Any, threshold: float | None, negate: bool) -> tuple[bool, float, str]:
+    if not isinstance(result, GradeResult):
+        raise GradeError(f"handler returned {type(result).__name__}, not a GradeResult")
+    passed, score, reason = result.passed, max(0.0, min(1.0, float(result.score))), result.reason
+    if threshold is not None:
+        passed = score + _EPSILON >= threshold
+        reason = f"{reason} ({'≥' if passed else '<'} threshold {threshold:g})"
+    if negate:
+        passed, score = not passed, 1.0 - score
+    return passed, score, reason
+
+
+def _failed(exc: Exception) -> tuple[bool, float, str, bool]:
+    if isinstance(exc, (GradeError, ValueError)):
+        return False, 0.0, f"error: {exc}", True
+    # a bug in a handler fails this assertion, never the whole eval
+    return False, 0.0, f"error: {type(exc).__name__}: {exc}", True
+
+
+def _component(spec: Any, type_name: Any, weight: Any, threshold: float | None, passed: bool, score: float,
+               reason: str, error: bool) -> dict[str, Any]:
     component = {"type": type_name, "passed": passed, "score": round(score, 6), "weight": weight,
                  "reason": f"{type_name}: {reason}", "error": error}
     if threshold is not None:
@@ -228,10 +313,13 @@ async def grade(specs: list[dict[str, Any]], output: str | None, *, expected: An
         return Grade(True, 1.0, "no assertions", [])
     ctx = ctx or GradeContext()
     variables = dict(vars or {})
-    import asyncio  # here, not at import: `promptops list` validates assertions but never grades
+    components = [_grade_one(spec, output, expected, variables, latency_ms, cost_usd, ctx) for spec in specs]
+    waiting = [i for i, c in enumerate(components) if not isinstance(c, dict)]
+    if waiting:  # asynchronous handlers (llm-rubric, similar...) run concurrently
+        import asyncio  # here, not at import: `promptops list` validates assertions but never grades
 
-    components = list(await asyncio.gather(*(
-        _grade_one(spec, output, expected, variables, latency_ms, cost_usd, ctx) for spec in specs)))
+        for i, c in zip(waiting, await asyncio.gather(*(components[i] for i in waiting))):
+            components[i] = c
     weights = [c["weight"] if _number(c["weight"]) and c["weight"] >= 0 else 1 for c in components]
     total = sum(weights)
     if total > 0:

@@ -20,11 +20,16 @@ when a ```sql fence or a line starting a statement holds SQL that passes the sam
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
-from html.parser import HTMLParser
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from .base import Check, Family, GradeResult, as_strings, clip, passfail
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
+
+# xml.etree and html.parser are imported when an XML or HTML assertion first runs: every eval
+# loads this family with the built-ins, and most never grade markup (~15 ms of start-up)
 
 FAMILY = Family("markup")
 
@@ -34,6 +39,8 @@ _FENCE = re.compile(r"```[A-Za-z]*\s*\n(.*?)```", re.S)
 
 
 def _parse_xml(text: str) -> ET.Element | None:
+    import xml.etree.ElementTree as ET
+
     try:
         return ET.fromstring(text.strip())
     except ET.ParseError:
@@ -102,33 +109,39 @@ HTML_ELEMENTS = frozenset(
 _VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
 
 
-class _Html(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.known = 0
-        self.open: list[str] = []
-        self.unbalanced = False
+@lru_cache(maxsize=1)
+def _html_parser_class() -> type:
+    from html.parser import HTMLParser
 
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        self.known += tag in HTML_ELEMENTS
-        if tag not in _VOID:
-            self.open.append(tag)
+    class _Html(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.known = 0
+            self.open: list[str] = []
+            self.unbalanced = False
 
-    def handle_startendtag(self, tag: str, attrs: Any) -> None:
-        self.known += tag in HTML_ELEMENTS
+        def handle_starttag(self, tag: str, attrs: Any) -> None:
+            self.known += tag in HTML_ELEMENTS
+            if tag not in _VOID:
+                self.open.append(tag)
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _VOID:
-            return
-        if tag in self.open:
-            while self.open and self.open.pop() != tag:
-                pass  # an implicitly closed element (<li>, <p>) is fine
-        else:
-            self.unbalanced = True
+        def handle_startendtag(self, tag: str, attrs: Any) -> None:
+            self.known += tag in HTML_ELEMENTS
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in _VOID:
+                return
+            if tag in self.open:
+                while self.open and self.open.pop() != tag:
+                    pass  # an implicitly closed element (<li>, <p>) is fine
+            else:
+                self.unbalanced = True
+
+    return _Html
 
 
-def _read_html(text: str) -> _Html:
-    parser = _Html()
+def _read_html(text: str) -> Any:
+    parser = _html_parser_class()()
     parser.feed(text)
     parser.close()
     return parser

@@ -23,14 +23,22 @@ NOT_PREFIX = "not-"
 _types: dict[str, AssertionType] = {}
 _loaded = False
 _lock = threading.RLock()
+_generation = 0  # bumped on every change, so verdicts remembered about specs (grading) expire
+
+
+def generation() -> int:
+    """A number that changes whenever a type is registered or removed."""
+    return _generation
 
 
 def register(item: AssertionType | Family | ModuleType, *, replace: bool = False) -> None:
     """Add an assertion type, every type of a family, or a module's ``FAMILY``."""
+    global _generation
     if isinstance(item, ModuleType):
         item = getattr(item, "FAMILY")
     items = item.types if isinstance(item, Family) else [item]
     with _lock:
+        _generation += 1
         for atype in items:
             if not isinstance(atype, AssertionType):
                 raise TypeError(f"not an AssertionType: {atype!r}")
@@ -43,8 +51,10 @@ def register(item: AssertionType | Family | ModuleType, *, replace: bool = False
 
 def unregister(name: str) -> None:
     """Remove a type (for tests and plugins that replace a built-in)."""
+    global _generation
     with _lock:
         _types.pop(name, None)
+        _generation += 1
 
 
 def registry(*, plugins: bool = True) -> dict[str, AssertionType]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -53,6 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("import_cmd", "Import suites written for other tools (promptfoo) as prompts, datasets and models."),
 }
 _LOADED: dict[str, Any] = {}  # module name -> the click group of its commands
+_FREEZE_AFTER_LOAD = False  # set by entry(): library callers of main() keep their collector as it is
 
 
 def load_command(name: str) -> Any:
@@ -63,6 +65,8 @@ def load_command(name: str) -> Any:
         commands = typer.Typer()
         module.register(commands)
         _LOADED[module_name] = typer.main.get_group(commands)
+        if _FREEZE_AFTER_LOAD:  # the console script: what start-up imported lives as long as the
+            gc.freeze()  # process, so the collector's full passes skip it (7% of a cached eval's instructions)
     return _LOADED[module_name].commands[name]
 
 
@@ -143,6 +147,8 @@ def entry() -> None:
     (measured: 1.3 s after ``import litellm``), freeing a module graph that the process is about to
     drop anyway. Results are committed and reports written by then, so the entry point flushes its
     output and leaves with ``os._exit``. Library callers of :func:`main` keep the normal exit."""
+    global _FREEZE_AFTER_LOAD
+    _FREEZE_AFTER_LOAD = True
     try:
         main()
         code: object = 0

@@ -9,6 +9,7 @@ per-label precision/recall for classification prompts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from functools import cache
 from typing import Any
 
 from ..prompts import Prompt
@@ -42,13 +43,18 @@ class CaseResult:
     def to_dict(self) -> dict[str, Any]:
         # shallow on purpose: dataclasses.asdict deep-copies every value, which was the largest
         # cost of a fully cached eval (about 1 s per 3,000 results)
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _field_names(type(self))}
 
     @property
     def status(self) -> str:
         if self.error is not None:
             return "error"
         return "pass" if self.passed else "fail"
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 @dataclass

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -61,16 +60,44 @@ def cache_key(config: Config, model: str, messages: list[dict], params: dict, re
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def fingerprint(target: EvalTarget, models: list[str], repeat: int) -> str:
-    suite = [c.to_dict() for c in target.cases]
-    data = json.dumps({"prompt": target.prompt.hash, "suite": suite, "models": sorted(models), "repeat": repeat},
-                      sort_keys=True, default=str)
+def cache_keys(config: Config, model: str, params: dict):
+    """:func:`cache_key` for one model and parameters, as a function of (messages, repeat index):
+    the same text is hashed (a mapping dumped with sorted keys is its values dumped in key order),
+    but the parts every case shares are dumped once."""
+    opts = config.model_options(model)
+
+    def dump(value) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+    head = f'{{"api_base":{dump(opts.api_base)},"extra":{dump(opts.params)},"messages":'
+    middle = f',"model":{dump(model)},"params":{dump(params)},"repeat":'
+    tail = f',"target":{dump(opts.model)}}}'
+
+    def key(messages: list[dict], repeat_index: int) -> str:
+        data = head + dump(messages) + middle + dump(repeat_index) + tail
+        return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+    return key
+
+
+def suite_json(cases: list[Case]) -> str:
+    """The suite as :func:`fingerprint` and :func:`suite_hash` hash it."""
+    return json.dumps([c.to_dict() for c in cases], sort_keys=True, default=str)
+
+
+def fingerprint(target: EvalTarget, models: list[str], repeat: int, suite: str | None = None) -> str:
+    """Hash of the prompt, the suite (``suite``: its :func:`suite_json`, when already made), the
+    models and the repeat count: a mapping dumped with sorted keys, built from its parts."""
+    suite = suite_json(target.cases) if suite is None else suite
+    dump = json.dumps
+    data = (f'{{"models": {dump(sorted(models), default=str)}, "prompt": {dump(target.prompt.hash, default=str)}, '
+            f'"repeat": {dump(repeat, default=str)}, "suite": {suite}}}')
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def suite_hash(cases: list[Case]) -> str:
-    data = json.dumps([c.to_dict() for c in cases], sort_keys=True, default=str)
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:16]
+def suite_hash(cases: list[Case], suite: str | None = None) -> str:
+    suite = suite_json(cases) if suite is None else suite
+    return hashlib.sha256(suite.encode("utf-8")).hexdigest()[:16]
 
 
 def run_eval(config: Config, targets: list[EvalTarget], **kwargs) -> EvalReport:
@@ -98,28 +125,30 @@ async def run_eval_async(config: Config, targets: list[EvalTarget], *, models: l
     started = time.perf_counter()
     own = store is None
     store = store or open_for_eval(config)
-    fps = [fingerprint(t, models or t.prompt.models_or(config.default_model), repeat) for t in targets]
+    suites = [suite_json(t.cases) for t in targets]  # dumped once, hashed twice
+    fps = [fingerprint(t, models or t.prompt.models_or(config.default_model), repeat, suite)
+           for t, suite in zip(targets, suites)]
     try:
         async with eval_locks(config.state_path, fps):  # a second eval of the same runs waits, then reuses
             return await _run_eval(config, targets, store, started, models=models, repeat=repeat,
                                    concurrency=concurrency, use_cache=use_cache, progress=progress,
-                                   source=source, branch=branch)
+                                   source=source, branch=branch, fps=fps, suites=suites)
     finally:
         if own:
             store.close()
 
 
 async def _run_eval(config: Config, targets: list[EvalTarget], store: EvalStore, started: float, *, models, repeat: int,
-                    concurrency, use_cache: bool, progress, source: str, branch) -> EvalReport:
+                    concurrency, use_cache: bool, progress, source: str, branch, fps: list[str],
+                    suites: list[str]) -> EvalReport:
     progress = progress or Progress()
     secrets = secrets_of(config)
     runs: list[tuple[EvalTarget, int, list[str]]] = []
     jobs: list[_Job] = []
     done_results: dict[int, list[CaseResult]] = {}
-    for target in targets:
+    for target, fp, suite in zip(targets, fps, suites):
         prompt = target.prompt
         target_models = models or prompt.models_or(config.default_model)
-        fp = fingerprint(target, target_models, repeat)
         run = store.find_unfinished_run(fp)
         if run is None:
             if target.content is not None:
@@ -127,7 +156,7 @@ async def _run_eval(config: Config, targets: list[EvalTarget], store: EvalStore,
                                             content=target.content, path=prompt.source)
             run = store.create_run(prompt=prompt.name, version=prompt.version, hash=prompt.hash, ref=target.ref,
                                    commit=target.commit, branch=branch, models=target_models, repeat=repeat,
-                                   fingerprint=fp, suite_hash=suite_hash(target.cases), status="running",
+                                   fingerprint=fp, suite_hash=suite_hash(target.cases, suite), status="running",
                                    source=source)
         done = store.done_keys(run.id)
         done_results[run.id] = [_from_row(r) for r in store.results(run.id)
@@ -135,11 +164,12 @@ async def _run_eval(config: Config, targets: list[EvalTarget], store: EvalStore,
         runs.append((target, run.id, target_models))
         rendered = [(case, prompt.render(case.vars, strict=False)) for case in target.cases]
         for model in target_models:
+            key_of = cache_keys(config, model, prompt.params)
             for case, messages in rendered:
                 for i in range(repeat):
                     if (model, case.id, i) in done:
                         continue
-                    key = cache_key(config, model, messages, prompt.params, i)
+                    key = key_of(messages, i)
                     jobs.append(_Job(target, run.id, model, case, i, messages, prompt.params, key))
 
     writer = _Writer(store)
@@ -298,15 +328,18 @@ class _Writer:
     A group is committed when ``GROUP_ITEMS`` results are waiting or ``GROUP_S`` seconds after the
     first of them arrived, whichever comes first: one transaction per result cost about 2 ms of
     CPU each (SQLAlchemy and SQLite's commit), a third of a fast call's own cost. A kill -9 loses
-    at most the last ``GROUP_S`` seconds of answers, which a rerun asks for again."""
+    at most the last ``GROUP_S`` seconds of answers, which a rerun asks for again. The thread is
+    woken by a group's first result and by a full group, not by every result: a fully cached
+    eval queues 1,000 results in a few milliseconds, and a wake per result cost more than them."""
 
-    _STOP = object()
     GROUP_ITEMS = 500
     GROUP_S = 0.1
 
     def __init__(self, store: EvalStore):
         self.store = store
-        self.queue: queue.Queue = queue.Queue()
+        self._items: list = []
+        self._stop = False
+        self._ready = threading.Condition(threading.Lock())
         self.thread = threading.Thread(target=self._loop, name="promptops-writer", daemon=True)
         self.error: BaseException | None = None
 
@@ -314,27 +347,33 @@ class _Writer:
         self.thread.start()
 
     def put(self, row: dict, cache_entry) -> None:
-        self.queue.put((row, cache_entry))
+        with self._ready:
+            self._items.append((row, cache_entry))
+            if len(self._items) == 1 or len(self._items) >= self.GROUP_ITEMS:
+                self._ready.notify()
 
     def close(self) -> None:
-        self.queue.put(self._STOP)
+        with self._ready:
+            self._stop = True
+            self._ready.notify()
         self.thread.join()
         if self.error is not None:
             raise PromptopsError(f"could not write results: {self.error}",
                                  hint="check the database (promptops.yaml database_url)")
 
     def _group(self) -> tuple[list, bool]:
-        """The next group of items, and whether the writer was told to stop."""
-        items = [self.queue.get()]
-        deadline = time.monotonic() + self.GROUP_S
-        while items[-1] is not self._STOP and len(items) < self.GROUP_ITEMS:
-            left = deadline - time.monotonic()
-            try:
-                items.append(self.queue.get(timeout=left) if left > 0 else self.queue.get_nowait())
-            except queue.Empty:
-                break
-        stop = items[-1] is self._STOP
-        return (items[:-1] if stop else items), stop
+        """The next group of items (every waiting one), and whether the writer was told to stop."""
+        with self._ready:
+            while not self._items and not self._stop:
+                self._ready.wait()
+            deadline = time.monotonic() + self.GROUP_S
+            while not self._stop and len(self._items) < self.GROUP_ITEMS:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._ready.wait(left)
+            items, self._items = self._items, []
+            return items, self._stop
 
     def _loop(self) -> None:
         stop = False
