@@ -106,8 +106,8 @@ def banking77(train_n: int, test_n: int, rng: random.Random):
 # per dataset: loader, training examples per label, test cases per label, what the input is
 DATASETS = {
     "snips": (snips, 40, 20, "a voice-assistant request", "intent"),
-    "sst2": (sst2, 140, 70, "a movie review sentence", "sentiment"),
-    "banking77": (banking77, 28, 14, "a banking customer's message", "intent"),
+    "sst2": (sst2, 140, 50, "a movie review sentence", "sentiment"),
+    "banking77": (banking77, 28, 10, "a banking customer's message", "intent"),
 }
 
 
