@@ -6,7 +6,7 @@ demand (``ray start --head``, ``ray.local_cpus`` CPUs, a detached cluster that o
 ``ray stop`` ends it) and its address kept in ``<state>/ray.json``.
 
 The job's entrypoint is the same worker as the local backend's (``python -m promptops.finetune.worker
-JOB_ID``), with the resources of ``metrics["resources"]`` (``entrypoint_num_cpus``,
+JOB_ID``, under ``torchrun`` with N processes for ``processes``/``gpus`` N > 1), with the resources of ``metrics["resources"]`` (``entrypoint_num_cpus``,
 ``entrypoint_num_gpus``, ``entrypoint_memory``); it writes progress, heartbeat, loss curve and metrics
 into the job record itself, so the database must be reachable from the cluster (a shared
 ``database_url``). Before submitting, the cluster's alive nodes are asked for those resources: when no
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,7 @@ from urllib.parse import urlparse
 
 from ..config import Config
 from .backends import JobError, now, worker_env
+from .distributed import launch_env, worker_argv, world_size
 
 PASS_ENV_PREFIXES = ("PROMPTOPS_", "HF_", "TRANSFORMERS_")
 PASS_ENV = ("PYTHONPATH",)
@@ -177,7 +179,11 @@ class RayBackend:
         resumes = int(metrics.get("resumes", 0))
         submission = f"promptops-{job.id}" + (f"-r{resumes}" if resumes else "")
         try:
-            ray_id = c.submit_job(entrypoint=f"{python} -m promptops.finetune.worker {job.id}",
+            processes = world_size(metrics.get("resources"))
+            argv = worker_argv(job.id, processes, python)  # under torchrun for N > 1
+            if processes > 1 and want["CPU"] and not env.get("OMP_NUM_THREADS"):
+                env.update(launch_env(processes, want["CPU"]))
+            ray_id = c.submit_job(entrypoint=shlex.join(argv),
                                   submission_id=submission, runtime_env={"env_vars": env},
                                   entrypoint_num_cpus=want["CPU"], entrypoint_num_gpus=want["GPU"] or None,
                                   entrypoint_memory=int(want["memory"]) or None,

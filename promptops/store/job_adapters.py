@@ -18,7 +18,12 @@ if TYPE_CHECKING:
 
 def locate(config: Config, job_id: str) -> JobAdapter | str:
     """The record of ``job_id`` (its adapter's locations), or the database (shown) that has none."""
-    from .db import normalize_url, open_engine, shown, url_of  # SQLAlchemy, as in open_store
+    from .db import (  # SQLAlchemy, as in open_store
+        normalize_url,
+        open_engine,
+        shown,
+        url_of,
+    )
     from .store import Store
 
     url = config.db_url()
