@@ -46,7 +46,7 @@ def ray_address():
     pytest.importorskip("ray.job_submission")
     for attempt in range(3):  # Ray waits a fixed 30 s for its raylet: a loaded machine may need a second try
         try:
-            ctx = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1",
+            ctx = ray.init(address="local", num_cpus=2, include_dashboard=True,  # a new one, never another's dashboard_host="127.0.0.1",
                            dashboard_port=_free_port(), log_to_driver=False, configure_logging=False)
             break
         except Exception:
