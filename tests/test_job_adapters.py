@@ -104,3 +104,16 @@ def test_without_the_store_the_locator_falls_back_to_this_configs_url(trained, t
             job_record.from_record(b, job_id)
     finally:
         job_record.set_locator(previous)
+
+
+def test_a_call_to_a_gone_adapter_is_a_failed_call_naming_the_job(trained, tmp_path):
+    import asyncio
+
+    from promptops.providers import complete
+    from promptops.providers.errors import ProviderError
+
+    a, _, _ = trained
+    b = _project(tmp_path / "b", [f"database_url: {a.db_url()}"])
+    with pytest.raises(ProviderError, match="no fine-tune job 'ft-nope'") as err:
+        asyncio.run(complete("local/smollm2+ft-nope", [{"role": "user", "content": "hi"}], {}, config=b))
+    assert err.value.kind == "not_found" and not err.value.retryable
