@@ -55,14 +55,19 @@ def test_the_adapter_comes_from_the_recorded_location_whatever_this_configs_url(
     assert with_adapter_path(f"local/smollm2+{job_id}", b.adapter_dirs, b) == f"local/smollm2+{cached}"
 
 
-def test_a_job_without_a_record_names_the_job_and_the_database(trained, tmp_path):
+def test_a_job_without_a_record_names_the_job_and_the_database(trained, tmp_path, monkeypatch):
     a, _, _ = trained
     b = _project(tmp_path / "b", [f"database_url: {a.db_url()}"])
     with pytest.raises(ModelError, match=r"no fine-tune job 'ft-nope' in the database sqlite:///.*promptops.db"):
-        with_adapter_path("local/smollm2+ft-nope", b.adapter_dirs, b)
+        job_record.from_record(b, "ft-nope")
+    # with the config, the name goes on to the handler unchanged; its look-up (no config) says the same
+    assert with_adapter_path("local/smollm2+ft-nope", b.adapter_dirs, b) == "local/smollm2+ft-nope"
+    monkeypatch.setenv("PROMPTOPS_ROOT", str(tmp_path / "b"))
+    with pytest.raises(ModelError, match=r"no fine-tune job 'ft-nope' in the database sqlite:///.*a/.promptops"):
+        resolve_adapter("ft-nope")
     c = _project(tmp_path / "c", [])  # a project whose database does not exist yet: not created by the look-up
     with pytest.raises(ModelError, match="no fine-tune job 'ft-nope'"):
-        with_adapter_path("local/smollm2+ft-nope", c.adapter_dirs, c)
+        job_record.from_record(c, "ft-nope")
     assert not (c.state_path / "promptops.db").exists()
 
 
@@ -112,8 +117,11 @@ def test_a_call_to_a_gone_adapter_is_a_failed_call_naming_the_job(trained, tmp_p
     from promptops.providers import complete
     from promptops.providers.errors import ProviderError
 
-    a, _, _ = trained
+    import shutil
+
+    a, job_id, url = trained
+    shutil.rmtree(url.removeprefix("file://"))
     b = _project(tmp_path / "b", [f"database_url: {a.db_url()}"])
-    with pytest.raises(ProviderError, match="no fine-tune job 'ft-nope'") as err:
-        asyncio.run(complete("local/smollm2+ft-nope", [{"role": "user", "content": "hi"}], {}, config=b))
+    with pytest.raises(ProviderError, match=rf"adapter of job {job_id}: its recorded location .* is gone") as err:
+        asyncio.run(complete(f"local/smollm2+{job_id}", [{"role": "user", "content": "hi"}], {}, config=b))
     assert err.value.kind == "not_found" and not err.value.retryable

@@ -24,7 +24,11 @@ from ..config import Config
 from ..errors import ModelError
 from .artifacts import cache_dir, fetch_adapter, fetch_dir
 
-__all__ = ["JobAdapter", "Locator", "from_record", "set_locator"]
+__all__ = ["JobAdapter", "Locator", "NoJobRecord", "from_record", "set_locator"]
+
+
+class NoJobRecord(ModelError):
+    """The database has no job of that id (the adapter name may mean something else to the handler)."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ def from_record(config: Config, job_id: str) -> Path:
         return fetched
     rec = _locator(config, job_id)
     if not isinstance(rec, JobAdapter):
-        raise ModelError(f"adapter {job_id!r}: no fine-tune job {job_id!r} in the database {rec}",
+        raise NoJobRecord(f"adapter {job_id!r}: no fine-tune job {job_id!r} in the database {rec}",
                          hint="use a job id from `promptops jobs` (the database_url the job was recorded in), "
                               "or a folder path")
     if rec.adapter_path and _has_adapter(Path(rec.adapter_path)):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..config import Config, find_root, load_config
 from ..errors import ModelError
-from .job_record import from_record
+from .job_record import NoJobRecord, from_record
 
 __all__ = ["EMBEDDED_NAME", "GGUF_FILE", "adapter_roots", "resolve_adapter", "resolve_base", "smollm2_gguf",
            "with_adapter_path"]
@@ -100,8 +100,9 @@ def _project_config() -> Config | None:
 def with_adapter_path(target: str, dirs: list[Path], config: Config | None = None) -> str:
     """``local/<base>+<id>`` with the adapter id replaced by its folder under ``dirs``, when there
     is one, or, with ``config``, the local copy of what the job's record points at (see
-    :mod:`.job_record`; a ModelError naming the job and the location when it is gone); else
-    ``target`` unchanged (the handler then resolves it with :func:`resolve_adapter`)."""
+    :mod:`.job_record`; a ModelError naming the job and the location when it is gone); else (no such
+    job in the database either) ``target`` unchanged: the handler resolves it with
+    :func:`resolve_adapter`, which names the job and the database when it is missing."""
     base, plus, adapter = target.partition("+")
     if not plus or Path(adapter).expanduser().is_dir():
         return target
@@ -110,4 +111,7 @@ def with_adapter_path(target: str, dirs: list[Path], config: Config | None = Non
             return f"{base}+{(Path(root) / adapter).resolve()}"
     if config is None or not _is_job_id(adapter):
         return target
-    return f"{base}+{from_record(config, adapter)}"
+    try:
+        return f"{base}+{from_record(config, adapter)}"
+    except NoJobRecord:  # not a job of this database: the handler resolves the name (or says it is missing)
+        return target
