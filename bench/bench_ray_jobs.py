@@ -74,8 +74,8 @@ def main() -> None:
     from promptops.config import load_config
 
     t = time.perf_counter()
-    ctx = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=_free_port(),
-                   log_to_driver=False, configure_logging=False)
+    ctx = ray.init(address="local", num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1",
+                   dashboard_port=_free_port(), log_to_driver=False, configure_logging=False)
     ray_start = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "proj"

@@ -46,7 +46,7 @@ def ray_address():
     pytest.importorskip("ray.job_submission")
     for attempt in range(3):  # Ray waits a fixed 30 s for its raylet: a loaded machine may need a second try
         try:
-            ctx = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1",
+            ctx = ray.init(address="local", num_cpus=2, include_dashboard=True,  # a new one, never another's dashboard_host="127.0.0.1",
                            dashboard_port=_free_port(), log_to_driver=False, configure_logging=False)
             break
         except Exception:
@@ -91,7 +91,8 @@ def project(tmp_path, monkeypatch, ray_address, shared):
 def test_a_ray_job_reaches_the_record_and_its_adapter_any_machine_with_the_url(project, tmp_path, monkeypatch,
                                                                                 ray_address, shared, cli):
     """finetune --backend ray --wait --json: submitted, followed, the whole record printed; the adapter
-    in shared storage resolves as local/smollm2+<job> in another project with the same artifacts.url."""
+    in shared storage resolves as local/smollm2+<job> through the job record in another project that
+    shares the database but has no artifacts.url."""
     run = lambda *a: cli(*a, cwd=project, env={"PROMPTOPS_ROOT": None}, code=None)
     out = run("finetune", "greet", "--dataset", str(project / "data"), "--backend", "ray", "--max-steps", "10",
               "--set", "lora_r=4", "--measure-steps", "0", "--wait", "--json")
@@ -106,8 +107,13 @@ def test_a_ray_job_reaches_the_record_and_its_adapter_any_machine_with_the_url(p
     assert (shared / "adapters" / job_id / "adapter_config.json").is_file()
     shown = json.loads(run("jobs", "show", job_id, "--json").stdout)
     assert shown["ray_job_id"] == record["ray_job_id"] and shown["metrics"]["losses"]
-    # another project (another machine) with the same artifacts.url and no adapter of its own
-    other = _project(tmp_path, monkeypatch, ray_address, name="other", artifacts_url=shared.as_uri())
+    # another machine: the same database, no artifacts.url of its own, the trainer's folder not there
+    import shutil
+
+    shutil.rmtree(project / ".promptops" / "adapters" / job_id)
+    other = _project(tmp_path, monkeypatch, ray_address, name="other")
+    with (other / "promptops.yaml").open("a") as f:
+        f.write(f"database_url: {load_config(project).db_url()}\n")
     resolved = with_adapter_path(f"local/smollm2+{job_id}", load_config(other).adapter_dirs, load_config(other))
     cached = other / ".promptops" / "cache" / "adapters" / job_id
     assert resolved == f"local/smollm2+{cached}" and (cached / "adapter_config.json").is_file()

@@ -78,6 +78,8 @@ def finetune(
     cpus: Optional[float] = typer.Option(None, "--cpus", min=0, help="CPUs the worker needs (ray backend)."),
     gpus: Optional[int] = typer.Option(None, "--gpus", min=0, help="GPUs the worker needs; >1: data parallel."),
     memory_gb: Optional[float] = typer.Option(None, "--memory", min=0, metavar="GB", help="Memory the worker needs."),
+    processes: Optional[int] = typer.Option(None, "--processes", min=1,
+                                            help="Data-parallel processes (torchrun; default: one per GPU asked for)."),
     as_json: bool = typer.Option(False, "--json", help="With --wait: print the whole job record as JSON."),
 ) -> None:
     """Start a LoRA fine-tune job in its own process; the adapter becomes local/<base>+<job id>."""
@@ -100,7 +102,8 @@ def finetune(
             values[key.strip()] = value
         tc = TrainConfig.from_dict(values, where="--set/flags")
         tc, est = _estimate_manual(name, dataset, tc, measure_steps, quiet or as_json, show=not as_json)
-        resources = {k: v for k, v in {"cpus": cpus, "gpus": gpus, "memory_gb": memory_gb}.items() if v}
+        resources = {k: v for k, v in {"cpus": cpus, "gpus": gpus, "memory_gb": memory_gb,
+                                       "processes": processes}.items() if v}
         job = jobs.create(cfg, name, dataset, tc, extra={"estimate": est.to_dict()}, backend=backend,
                           resources=resources or None)
     where = f"Ray job {(job.metrics or {}).get('ray', {}).get('job_id')}" if (job.metrics or {}).get("ray") \

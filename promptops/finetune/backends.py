@@ -4,7 +4,7 @@ A backend starts the worker of a queued job (``launch``), says why an active job
 (``dead_cause``; None while it runs or when it cannot tell, the heartbeat then decides) and stops it
 (``cancel``, after the record says cancelled). The job record names its backend
 (``metrics["backend"]``, default ``local``); resources asked for are ``metrics["resources"]``
-(``cpus``, ``gpus``, ``memory_gb``). The ``ray`` backend lives in :mod:`.ray_backend`, the only
+(``cpus``, ``gpus``, ``memory_gb``, ``processes``). The ``ray`` backend lives in :mod:`.ray_backend`, the only
 module that imports Ray; :func:`promptops.finetune.jobs.get_backend` picks one. Import-light.
 """
 
@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import Config
 from ..errors import PromptopsError
+from .distributed import launch_env, worker_argv, world_size
 
 NAMES = ("local", "ray")
 
@@ -52,16 +52,20 @@ def worker_env(config: Config) -> dict[str, str]:
 
 
 class LocalBackend:
-    """A detached process on this machine (``python -m promptops.finetune.worker JOB_ID``)."""
+    """A detached process on this machine (``python -m promptops.finetune.worker JOB_ID``; under
+    ``torchrun`` with N processes when the job asks for ``processes``/``gpus`` N > 1)."""
 
     name = "local"
 
     def launch(self, config: Config, job: Any, store: Any) -> Any:
         log = Path(job.log_path or config.state_path / "jobs" / f"{job.id}.log")
         log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **worker_env(config)}
+        resources = (job.metrics or {}).get("resources")
+        processes = world_size(resources)
+        env = {**os.environ, **worker_env(config), **launch_env(processes, (resources or {}).get("cpus"))}
         with open(log, "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "promptops.finetune.worker", job.id], cwd=str(config.root),
+            argv = worker_argv(job.id, processes)  # under torchrun for N > 1
+            proc = subprocess.Popen(argv, cwd=str(config.root),
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True, close_fds=True)
         # the worker sets running + its heartbeat; record the pid now so a crash at start-up is noticed

@@ -1,14 +1,13 @@
-"""Where the trainer runs: the device (CUDA, MPS, CPU), the precision, gradient checkpointing, and
-several GPUs through ``accelerate``.
+"""Where the trainer runs: the device (CUDA, MPS, CPU), the precision and gradient checkpointing.
 
 ``device: auto`` picks CUDA when torch sees a GPU, else Apple's MPS, else the CPU; ``precision: auto``
 is bf16 on a CUDA GPU that supports it and float32 everywhere else (the CPU path is what it always
 was: float32, no autocast). ``gradient_checkpointing`` trades compute for activation memory on large
 bases. A machine with fewer GPUs than a job asks for refuses it before loading anything
-(:func:`promptops.finetune.shared_artifacts.check_gpus`); data parallelism over several GPUs with
-``accelerate`` is not written yet: a multi-GPU job trains on the first GPU. None of these GPU paths
-has run on a GPU yet (none was available where this was written). Import-light: torch is imported
-inside the functions.
+(:func:`promptops.finetune.shared_artifacts.check_gpus`); a job with several GPUs (or processes)
+trains data-parallel under torchrun, one process per GPU (:mod:`.distributed`), which has run with
+gloo on the CPU only. None of these GPU paths has run on a GPU yet (none was available where this
+was written). Import-light: torch is imported inside the functions.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from .._util.fs import atomic_write
 from ..errors import ConfigError, ModelError
 from ..eval.stats import classification_report
 from ..providers import LOCAL
+from . import distributed
 from .callbacks import Checkpointer, EarlyStopping, Progress, ProgressReporter, TrainerCallback
 from .config import TrainConfig
 from .device import autocast, place
@@ -134,6 +135,7 @@ class LoraTrainer:
                  callbacks: Sequence[TrainerCallback] = ()):
         self.t_start = time.perf_counter()
         torch = require()
+        self.dist = distributed.current()  # world 1 unless the worker runs under torchrun
         self.config = c = _as_config(config)
         self.out = Path(out_dir)
         train_ex, val_ex = _train_and_val(c, train_data, val_data)
@@ -176,7 +178,7 @@ class LoraTrainer:
             torch.set_rng_state(saved["torch_rng"])
             self.state, self.best_adapter = saved["state"], saved["best_adapter"]
             self.resumed_from = self.state.step
-        elif resume is False:
+        elif resume is False and self.dist.is_main:
             drop_checkpoint(self.out)
 
     def fit(self, should_stop: Callable[[], bool] | None = None) -> TrainResult:
@@ -188,7 +190,8 @@ class LoraTrainer:
     def evaluate(self) -> float:
         """Record the validation loss now; a new best keeps a copy of the adapter."""
         s = self.state
-        val_loss = evaluate_loss(self.model, self.val_enc, self.pad_id, self.config.eval_batch_size)
+        val_loss = self.dist.from_main(evaluate_loss(self.model, self.val_enc, self.pad_id, self.config.eval_batch_size)
+                                       if self.dist.is_main else 0.0)  # one decision for early stopping
         epoch = s.step / self.steps_per_epoch
         s.evals.append({"step": s.step, "epoch": epoch, "val_loss": val_loss})
         improved = s.best_val_loss is None or val_loss < s.best_val_loss
@@ -199,7 +202,8 @@ class LoraTrainer:
         return val_loss
 
     def save_checkpoint(self) -> None:
-        save_checkpoint(self.out, self.model, self.optimizer, self.scheduler, self.state, self.best_adapter)
+        if self.dist.is_main:
+            save_checkpoint(self.out, self.model, self.optimizer, self.scheduler, self.state, self.best_adapter)
 
     # -- the loop --------------------------------------------------------------------------
     def _fire(self, hook: str, *args: Any) -> None:
@@ -216,7 +220,7 @@ class LoraTrainer:
             epoch = s.step // per_epoch
             batches = epoch_batches(len(self.train_enc), c.batch_size, c.seed, epoch)
             for i in range(s.step - epoch * per_epoch, per_epoch):
-                if should_stop is not None and should_stop():
+                if self.dist.any(should_stop is not None and should_stop()):  # all ranks stop at one step
                     self._fire("on_cancel")
                     return True
                 self._step(batches[i * c.grad_accum:(i + 1) * c.grad_accum])
@@ -234,15 +238,18 @@ class LoraTrainer:
         """One optimizer step over ``micro_batches`` (gradient accumulation)."""
         import torch
 
-        micro = [collate([self.train_enc[j] for j in b], self.pad_id) for b in micro_batches]
-        n_tok = sum(int((m["labels"][:, 1:] != IGNORE).sum()) for m in micro)
-        step_loss = 0.0
+        shards = [self.dist.shard(b) for b in micro_batches]  # this rank's share (all of it in one process)
+        micro = [collate([self.train_enc[j] for j in b], self.pad_id) for b in shards if b]
+        n_tok = self.dist.total(sum(int((m["labels"][:, 1:] != IGNORE).sum()) for m in micro))  # the whole step's
+        step_loss, seen = 0.0, 0
         for m in micro:  # token-weighted mean over the whole accumulated batch
             with autocast(self.device, self.dtype):
                 loss, _ = loss_sum(self.model, m)
             (loss / max(n_tok, 1)).backward()
             step_loss += loss.item() / max(n_tok, 1)
-            self.examples_seen += len(m["input_ids"])
+            seen += len(m["input_ids"])
+        step_loss, seen = self.dist.sum_gradients(self.params, step_loss, seen)  # ranks: the one-process gradient
+        self.examples_seen += int(seen)
         if self.config.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
         lr = self.scheduler.get_last_lr()[0]  # the rate this step used
@@ -270,12 +277,15 @@ class LoraTrainer:
         if not cancelled:
             if self.best_adapter is not None:
                 load_adapter_weights(self.model, self.best_adapter)
-            if c.eval_generate:
+            if c.eval_generate and self.dist.is_main:
                 val_acc = self._score_generations(metrics)
-            self.model.save_pretrained(str(out), save_embedding_layers=False)
-            (out / "training_config.json").write_text(json.dumps(c.to_dict(), indent=2))
-        metrics.update(wall_time_s=time.perf_counter() - self.t_start, peak_rss_mb=_peak_rss_mb())
-        atomic_write(out / "metrics.json", json.dumps(metrics, indent=1))
+            if self.dist.is_main:  # rank 0 alone writes the adapter
+                self.model.save_pretrained(str(out), save_embedding_layers=False)
+                (out / "training_config.json").write_text(json.dumps(c.to_dict(), indent=2))
+        metrics.update(wall_time_s=time.perf_counter() - self.t_start, peak_rss_mb=_peak_rss_mb(),
+                       world_size=self.dist.world)
+        if self.dist.is_main:
+            atomic_write(out / "metrics.json", json.dumps(metrics, indent=1))
         self._fire("on_phase", "cancelled" if cancelled else "done", {"val_accuracy": val_acc})
         return TrainResult(status=metrics["status"], out_dir=out, steps=s.step, total_steps=self.total_steps,
                            best_step=s.best_step, best_epoch=s.best_epoch, best_val_loss=s.best_val_loss,

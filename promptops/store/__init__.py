@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..localmodels.job_record import set_locator
 from .evals import EvalStore
+from .job_adapters import locate
 from .lite import open_lite
 
 if TYPE_CHECKING:
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from .store import ConflictError, Store, hash_key  # noqa: F401
 
 __all__ = ["ConflictError", "EvalStore", "Store", "hash_key", "open_for_eval", "open_store"]
+
+set_locator(locate)  # local/<base>+<job id> finds the adapter through the job's record
 
 
 def open_store(config_or_url: Config | str) -> Store:

@@ -1,0 +1,180 @@
+"""Data parallelism: one fine-tune job trained by N processes (``processes: N``, or ``gpus: N`` > 1).
+
+The worker is started under ``torchrun`` (``python -m torch.distributed.run --standalone
+--nproc-per-node N -m promptops.finetune.worker JOB_ID``, :func:`worker_argv`), which ships with
+torch: no launcher of our own, no extra dependency. Each process joins a ``torch.distributed``
+group (``gloo`` on the CPU, ``nccl`` on CUDA GPUs, one GPU per process: ``cuda:LOCAL_RANK``).
+
+The trainer's loop stays what it is; :class:`Group` does the parallel parts. Each rank takes its
+share of every micro-batch (``batch[rank::world]``: the effective batch is the same as one
+process's), the token count of the whole step is summed across ranks before the backward pass, and
+after it the LoRA gradients (with the step's loss and example count) are summed in one
+``all_reduce``: the gradient is the single-process one, the token-weighted mean over the whole
+batch, not an average of per-rank means. Every rank then takes the same optimizer step, so their
+weights stay equal. Rank 0 alone evaluates what decides early stopping (broadcast to the others),
+writes checkpoints, the adapter and ``metrics.json``, and talks to the job record; a cancel (the
+record, or SIGTERM to any rank) stops every rank at the same step (:meth:`Group.any`).
+Import-light: torch is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ..errors import ConfigError
+
+__all__ = ["SINGLE", "Group", "current", "finish", "join", "launch_env", "worker_argv", "world_size"]
+
+
+def world_size(resources: dict[str, Any] | None) -> int:
+    """How many processes a job trains with: ``processes``, else ``gpus`` (one process per GPU), else 1."""
+    r = resources or {}
+    n = int(r.get("processes") or r.get("gpus") or 1)
+    if n < 1:
+        raise ConfigError(f"a job needs at least one process (processes={n})")
+    return n
+
+
+def worker_argv(job_id: str, processes: int, python: str = sys.executable) -> list[str]:
+    """The worker's command line: itself for one process, under ``torchrun`` for several."""
+    worker = ["-m", "promptops.finetune.worker", job_id]
+    if processes <= 1:
+        return [python, *worker]
+    return [python, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", f"--nproc-per-node={processes}",
+            "--max-restarts=0", *worker]
+
+
+def launch_env(processes: int, cpus: float | None = None) -> dict[str, str]:
+    """The environment torchrun's ranks get besides the worker's: the machine's CPUs (or the job's
+    ``cpus``) shared among them as ``OMP_NUM_THREADS`` (torchrun would give each one thread), unless
+    it is already set."""
+    if processes <= 1 or os.environ.get("OMP_NUM_THREADS"):
+        return {}
+    total = int(cpus) if cpus else (os.cpu_count() or 1)
+    return {"OMP_NUM_THREADS": str(max(1, total // processes))}
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place in the job's group (``rank`` of ``world``); world 1 does nothing."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, batch: Sequence[int]) -> list[int]:
+        """This rank's share of a micro-batch (possibly empty when the batch is smaller than the world)."""
+        return list(batch) if self.world == 1 else list(batch)[self.rank::self.world]
+
+    def total(self, value: float) -> float:
+        """The sum of ``value`` over the ranks."""
+        if self.world == 1:
+            return value
+        import torch
+        import torch.distributed as dist
+
+        t = torch.tensor([float(value)], dtype=torch.float64, device=_device())
+        dist.all_reduce(t)
+        return float(t.item())
+
+    def sum_gradients(self, params: Sequence[Any], *extra: float) -> list[float]:
+        """Sum the gradients of ``params`` (a missing one counts as zero) and ``extra`` numbers over
+        the ranks, in one ``all_reduce``; returns the summed ``extra``."""
+        if self.world == 1:
+            return list(extra)
+        import torch
+        import torch.distributed as dist
+
+        grads = []
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+        flat = torch.cat([g.reshape(-1).float() for g in grads]
+                         + [torch.tensor(extra, dtype=torch.float32, device=grads[0].device if grads else "cpu")])
+        dist.all_reduce(flat)
+        at = 0
+        for g in grads:
+            g.copy_(flat[at:at + g.numel()].view_as(g))
+            at += g.numel()
+        return [float(x) for x in flat[at:].tolist()]
+
+    def from_main(self, value: float) -> float:
+        """Rank 0's ``value`` on every rank (what decides early stopping must be one decision)."""
+        if self.world == 1:
+            return value
+        import torch
+        import torch.distributed as dist
+
+        t = torch.tensor([float(value)], dtype=torch.float64, device=_device())
+        dist.broadcast(t, src=0)
+        return float(t.item())
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on any (a cancel seen by one stops all at this step)."""
+        if self.world == 1:
+            return flag
+        return self.total(1.0 if flag else 0.0) > 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+SINGLE = Group()
+_current = SINGLE
+
+
+def _device() -> str:
+    import torch.distributed as dist
+
+    return "cuda" if dist.get_backend() == "nccl" else "cpu"
+
+
+def current() -> Group:
+    """The group this process trains in (:data:`SINGLE` unless :func:`join` was called)."""
+    return _current
+
+
+def join(device: str = "auto") -> Group:
+    """Join the group ``torchrun`` set up (``RANK``, ``WORLD_SIZE`` in the environment): ``nccl`` with
+    one GPU per process when the job trains on CUDA, ``gloo`` otherwise. Without ``WORLD_SIZE`` > 1
+    this is :data:`SINGLE` and nothing is initialised."""
+    global _current
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        _current = SINGLE
+        return _current
+    import torch
+    import torch.distributed as dist
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+    if cuda:
+        if torch.cuda.device_count() <= local:
+            raise ConfigError(f"process {rank} of {world} needs GPU {local}, and this machine has "
+                              f"{torch.cuda.device_count()}", hint="ask for fewer processes (--processes/--gpus)")
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    _current = Group(rank=rank, world=world)
+    return _current
+
+
+def finish() -> None:
+    """Leave the group (at the end of the worker)."""
+    global _current
+    if _current.world > 1:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    _current = SINGLE
