@@ -48,7 +48,9 @@ def run_demo(*, workdir: Path, quick: bool, say: Say, table: Table) -> dict:
           [[r["version"], r["message"], f"{100 * r['accuracy']:.1f}%",
             f"{100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f}%", r["total"]] for r in scores])
     best = max(scores, key=lambda r: r["accuracy"])
-    say(f"best prompt: {best['version']} at {100 * best['accuracy']:.1f}% (target 80%)")
+    target = history.resolve("snips-intent").prompt.target
+    say(f"best prompt: {best['version']} at {100 * best['accuracy']:.1f}% (target {100 * target:.0f}%, "
+        f"production gate {100 * config.environments['production'].min_score:.0f}%)")
     figures = {"prompt_versions": scores, "best_prompt": best, "best_hand_prompt": best,
                "finetune_version": shas[FINETUNE_VERSION]}
     for phase in (serve.phase, optimize.phase, escalate.phase):

@@ -18,6 +18,9 @@ from ..errors import PromptopsError
 
 INTENTS = ["AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic", "RateBook",
            "SearchCreativeWork", "SearchScreeningEvent"]
+# target 0.9: in a run with target 0.8 (2026-12-02), dynamic few-shot over the logged traffic
+# (`optimize`) reached 82.9% [75.8–88.2], met the target and rightly stopped the switch; the demo's
+# scenario asks for more than prompting gave. The production gate stays at 0.8 (promptops.yaml).
 _FRONT = """---
 name: snips-intent
 description: Classify a voice-assistant request into one of seven intents.
@@ -26,7 +29,7 @@ params: {{temperature: 0, max_tokens: 8}}
 input:
   text: string
 suite: datasets/snips-intent
-target: 0.8
+target: 0.9
 labels: [{labels}]
 assert:
   - type: iequals

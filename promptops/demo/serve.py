@@ -1,7 +1,7 @@
 """Demo phase: promote the best prompt behind the gate, serve it, send traffic, collect feedback.
 
 Called by :func:`promptops.demo.run_demo` after every prompt version was evaluated. The gate refuses the
-best version (it is below the 0.8 target), so it goes to production with ``--force`` and a reason;
+best version (it is below the production gate's 0.8), so it goes to production with ``--force`` and a reason;
 then the real server app (in process) takes the traffic set through
 ``POST /v1/prompts/snips-intent/complete`` on the embedded model, and each call gets the feedback
 a user would give: a score of 1 when the answer is right, else the correct intent as a correction.
