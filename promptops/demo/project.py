@@ -18,9 +18,10 @@ from ..errors import PromptopsError
 
 INTENTS = ["AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic", "RateBook",
            "SearchCreativeWork", "SearchScreeningEvent"]
-# target 0.9: in a run with target 0.8 (2026-12-02), dynamic few-shot over the logged traffic
-# (`optimize`) reached 82.9% [75.8–88.2], met the target and rightly stopped the switch; the demo's
-# scenario asks for more than prompting gave. The production gate stays at 0.8 (promptops.yaml).
+# target 0.95: in fresh-clone runs of 2026-12-02, dynamic few-shot over the logged traffic (`optimize`)
+# reached 82.9% [75.8–88.2] (target 0.8: met, no switch) and 85.7% [79.0–90.6] (target 0.9: within
+# the interval, "improving", no switch); the demo's scenario asks for more than prompting gives.
+# The production gate stays at 0.8 (promptops.yaml).
 _FRONT = """---
 name: snips-intent
 description: Classify a voice-assistant request into one of seven intents.
@@ -29,7 +30,7 @@ params: {{temperature: 0, max_tokens: 8}}
 input:
   text: string
 suite: datasets/snips-intent
-target: 0.9
+target: 0.95
 labels: [{labels}]
 assert:
   - type: iequals
