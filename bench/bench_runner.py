@@ -9,13 +9,16 @@ RSS and the peak of all processes' summed PSS):
 
 1. promptops: 3,000 calls (cases × 3 models) at --latency; wall and the calls phase (first call
    sent to last answer, from the JSON report's ``calls_s``) as ratios to the physical limit
-   calls × latency / concurrency;
+   calls × latency / concurrency; once with no ``.promptops/`` (a first run: the plans are compiled,
+   so litellm is imported) and once with the compiled plans on disk from that run (``--no-cache``:
+   every call made again, litellm not imported), alternating with promptfoo;
 2. promptfoo 0.121.20 on the same server, suite and concurrency (installed from the npm registry
    into DIR, default bench/out/promptfoo, on first use);
 3. the floor: bare ``litellm.acompletion`` calls, no promptops, in one process per core;
 4. the same eval fully cached (3 models, then 1 model), and promptfoo's cached rerun;
 5. 1,000 calls on one model, and the bare litellm floor for them in one process;
-6. 1,000 calls on one model at --slow-latency (500 ms).
+6. 1,000 calls on one model at --slow-latency (500 ms), first run and plans on disk;
+7. a 20-case eval (1 model, no cache), first run and plans on disk.
 
 Prints a Markdown table for BENCHMARKS.md.
 """
@@ -259,12 +262,15 @@ def main() -> None:
                 stats, rep, spread = median_run(got)
                 rows.append(row(f"promptops: a 20-case eval, 1 model, {ms} ms, no cache", stats, calls_s=rep["calls_s"],
                                 spread=spread, calls=20))
-            ours, theirs = [], []
+            ours, warm, theirs = [], [], []
             for i in range(0 if args.only_compare else args.repeat):
                 shutil.rmtree(folder / ".promptops", ignore_errors=True)
                 stats, rep = promptops_eval(folder)
                 assert rep["calls"] == calls, rep["calls"]
                 ours.append((stats, rep))
+                stats, rep = promptops_eval(folder, "--no-cache")  # the plans this run compiled are on disk
+                assert rep["calls"] == calls, rep["calls"]
+                warm.append((stats, rep))
                 if args.promptfoo:
                     pf = Path(tmp) / f"pf{i}"
                     pf.mkdir()
@@ -272,7 +278,10 @@ def main() -> None:
             if args.only_compare:
                 return print_table(args, rows, ms, conc, limit3, limit1, calls, cases)
             stats, rep, spread = median_run(ours)
-            rows.append(row(f"promptops: {calls:,} calls ({cases:,} cases × 3 models), {ms} ms", stats,
+            rows.append(row(f"promptops: {calls:,} calls ({cases:,} cases × 3 models), {ms} ms, first run", stats,
+                            calls_s=rep["calls_s"], limit=limit3, spread=spread, calls=calls))
+            stats, rep, spread = median_run(warm)
+            rows.append(row(f"promptops: the same {calls:,} calls, plans on disk", stats,
                             calls_s=rep["calls_s"], limit=limit3, spread=spread, calls=calls))
             if theirs:
                 stats, _, spread = median_run(theirs)
@@ -312,10 +321,29 @@ def main() -> None:
             make_project(folder, url, cases, conc)
             slow = cases * args.slow_latency / conc
             stats, rep = promptops_eval(folder, "--models", "m1")
-            rows.append(row(f"promptops: {cases:,} calls, 1 model, {int(args.slow_latency * 1000)} ms", stats,
+            rows.append(row(f"promptops: {cases:,} calls, 1 model, {int(args.slow_latency * 1000)} ms, first run", stats,
+                            calls_s=rep["calls_s"], limit=slow))
+            stats, rep = promptops_eval(folder, "--models", "m1", "--no-cache")
+            assert rep["calls"] == cases
+            rows.append(row(f"promptops: the same {cases:,} calls, plans on disk", stats,
                             calls_s=rep["calls_s"], limit=slow))
     finally:
         server.terminate()
+    if not args.only_compare:
+        server, url = start_server(args.latency)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                small = Path(tmp) / "small"
+                make_project(small, url, 20, conc)
+                first = promptops_eval(small, "--models", "m1", "--no-cache")  # compiles the plan
+                rows.append(row(f"promptops: a 20-case eval, 1 model, {ms} ms, no cache, first run", first[0],
+                                calls_s=first[1]["calls_s"], calls=20))
+                got = [promptops_eval(small, "--models", "m1", "--no-cache") for _ in range(args.cached_repeat)]
+                stats, rep, spread = median_run(got)
+                rows.append(row("promptops: the same 20-case eval, plans on disk", stats, calls_s=rep["calls_s"],
+                                spread=spread, calls=20))
+        finally:
+            server.terminate()
     print_table(args, rows, ms, conc, limit3, limit1, calls, cases)
 
 

@@ -1,4 +1,5 @@
-"""Data parallelism: a job with ``processes: N`` trains under torchrun, N ranks over gloo on the CPU.
+"""Data parallelism: a job with ``processes: N`` trains under ``accelerate launch``, N ranks over gloo
+on the CPU.
 
 The fast tests check the command line and the single-process group (which must do nothing). The
 slow one trains the embedded SmolLM2 for a few steps with 1 and with 2 processes on the same data:
@@ -18,11 +19,16 @@ from promptops.errors import ConfigError
 from promptops.finetune import distributed, jobs
 
 
-def test_the_worker_runs_under_torchrun_for_more_than_one_process():
+def test_the_worker_runs_under_accelerate_launch_for_more_than_one_process():
     assert distributed.worker_argv("ft-1", 1) == [sys.executable, "-m", "promptops.finetune.worker", "ft-1"]
     argv = distributed.worker_argv("ft-1", 2, "python")
-    assert argv[:3] == ["python", "-m", "torch.distributed.run"] and "--nproc-per-node=2" in argv
-    assert argv[-3:] == ["-m", "promptops.finetune.worker", "ft-1"]
+    assert argv[:3] == ["python", "-m", "accelerate.commands.launch"]
+    # accelerate's own parser reads the command line as meant: 2 processes, the worker as a module
+    launch = pytest.importorskip("accelerate.commands.launch")
+    args = launch.launch_command_parser().parse_args(argv[3:])
+    assert args.multi_gpu and args.num_processes == 2 and args.num_machines == 1 and args.main_process_port == 0
+    assert args.module and args.training_script == "promptops.finetune.worker" and args.training_script_args == ["ft-1"]
+    assert args.max_restarts == 0 and args.mixed_precision == "no"
     assert distributed.world_size(None) == 1 and distributed.world_size({"gpus": 1}) == 1
     assert distributed.world_size({"gpus": 4}) == 4 and distributed.world_size({"gpus": 4, "processes": 2}) == 2
     with pytest.raises(ConfigError, match="at least one process"):
@@ -87,6 +93,8 @@ def test_two_gloo_processes_train_one_adapter_with_the_one_process_gradient(proj
     log = open(two.log_path).read()
     assert log.count("rank 0 of 2 wrote the adapter") == 1 and log.count("succeeded: adapter") == 1
     assert "rank 1 of 2: succeeded after 3 steps; rank 0 writes the adapter" in log
+    # the launcher was given every setting (no "values were not passed" notice), the libraries are quiet
+    assert "accelerate launch" not in log and "Warning" not in log, log
     # the same batches, the same gradient: the loss curves agree (summation order aside)
     l1 = [x["loss"] for x in one.metrics["losses"]]
     l2 = [x["loss"] for x in two.metrics["losses"]]

@@ -79,7 +79,7 @@ def finetune(
     gpus: Optional[int] = typer.Option(None, "--gpus", min=0, help="GPUs the worker needs; >1: data parallel."),
     memory_gb: Optional[float] = typer.Option(None, "--memory", min=0, metavar="GB", help="Memory the worker needs."),
     processes: Optional[int] = typer.Option(None, "--processes", min=1,
-                                            help="Data-parallel processes (torchrun; default: one per GPU asked for)."),
+                                            help="Data-parallel processes (accelerate launch; default: one per GPU asked for)."),
     as_json: bool = typer.Option(False, "--json", help="With --wait: print the whole job record as JSON."),
 ) -> None:
     """Start a LoRA fine-tune job in its own process; the adapter becomes local/<base>+<job id>."""

@@ -53,7 +53,7 @@ def worker_env(config: Config) -> dict[str, str]:
 
 class LocalBackend:
     """A detached process on this machine (``python -m promptops.finetune.worker JOB_ID``; under
-    ``torchrun`` with N processes when the job asks for ``processes``/``gpus`` N > 1)."""
+    ``accelerate launch`` with N processes when the job asks for ``processes``/``gpus`` N > 1)."""
 
     name = "local"
 
@@ -64,7 +64,7 @@ class LocalBackend:
         processes = world_size(resources)
         env = {**os.environ, **worker_env(config), **launch_env(processes, (resources or {}).get("cpus"))}
         with open(log, "ab") as out:
-            argv = worker_argv(job.id, processes)  # under torchrun for N > 1
+            argv = worker_argv(job.id, processes)  # under accelerate launch for N > 1
             proc = subprocess.Popen(argv, cwd=str(config.root),
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True, close_fds=True)

@@ -5,7 +5,7 @@ is bf16 on a CUDA GPU that supports it and float32 everywhere else (the CPU path
 was: float32, no autocast). ``gradient_checkpointing`` trades compute for activation memory on large
 bases. A machine with fewer GPUs than a job asks for refuses it before loading anything
 (:func:`promptops.finetune.shared_artifacts.check_gpus`); a job with several GPUs (or processes)
-trains data-parallel under torchrun, one process per GPU (:mod:`.distributed`), which has run with
+trains data-parallel under accelerate launch, one process per GPU (:mod:`.distributed`), which has run with
 gloo on the CPU only. None of these GPU paths has run on a GPU yet (none was available where this
 was written). Import-light: torch is imported inside the functions.
 """

@@ -1,20 +1,22 @@
 """Data parallelism: one fine-tune job trained by N processes (``processes: N``, or ``gpus: N`` > 1).
 
-The worker is started under ``torchrun`` (``python -m torch.distributed.run --standalone
---nproc-per-node N -m promptops.finetune.worker JOB_ID``, :func:`worker_argv`), which ships with
-torch: no launcher of our own, no extra dependency. Each process joins a ``torch.distributed``
-group (``gloo`` on the CPU, ``nccl`` on CUDA GPUs, one GPU per process: ``cuda:LOCAL_RANK``).
+The worker is started by Hugging Face Accelerate's launcher (``python -m accelerate.commands.launch
+--multi_gpu --num_processes N ... -m promptops.finetune.worker JOB_ID``, :func:`worker_argv`;
+accelerate ships with peft), which runs torch's elastic launcher on a free port. Each process
+joins the group through accelerate's :class:`~accelerate.PartialState` (``gloo`` on the CPU,
+``nccl`` on CUDA GPUs with one GPU per process, ``cuda:LOCAL_RANK``), and the collectives are
+accelerate's (``reduce``, ``broadcast``, ``wait_for_everyone``).
 
 The trainer's loop stays what it is; :class:`Group` does the parallel parts. Each rank takes its
 share of every micro-batch (``batch[rank::world]``: the effective batch is the same as one
 process's), the token count of the whole step is summed across ranks before the backward pass, and
-after it the LoRA gradients (with the step's loss and example count) are summed in one
-``all_reduce``: the gradient is the single-process one, the token-weighted mean over the whole
-batch, not an average of per-rank means. Every rank then takes the same optimizer step, so their
-weights stay equal. Rank 0 alone evaluates what decides early stopping (broadcast to the others),
-writes checkpoints, the adapter and ``metrics.json``, and talks to the job record; a cancel (the
-record, or SIGTERM to any rank) stops every rank at the same step (:meth:`Group.any`).
-Import-light: torch is imported inside the functions.
+after it the LoRA gradients (with the step's loss and example count) are summed in one reduction:
+the gradient is the single-process one, the token-weighted mean over the whole batch, not an
+average of per-rank means. Every rank then takes the same optimizer step, so their weights stay
+equal. Rank 0 alone evaluates what decides early stopping (broadcast to the others), writes
+checkpoints, the adapter and ``metrics.json``, and talks to the job record; a cancel (the record,
+or SIGTERM to any rank) stops every rank at the same step (:meth:`Group.any`).
+Import-light: torch and accelerate are imported inside the functions.
 """
 
 from __future__ import annotations
@@ -39,18 +41,21 @@ def world_size(resources: dict[str, Any] | None) -> int:
 
 
 def worker_argv(job_id: str, processes: int, python: str = sys.executable) -> list[str]:
-    """The worker's command line: itself for one process, under ``torchrun`` for several."""
-    worker = ["-m", "promptops.finetune.worker", job_id]
+    """The worker's command line: itself for one process, under ``accelerate launch`` for several
+    (every setting the launcher would otherwise default, and warn about, is given; the threads per
+    process come from ``OMP_NUM_THREADS``, :func:`launch_env`)."""
+    worker = ["promptops.finetune.worker", job_id]
     if processes <= 1:
-        return [python, *worker]
-    return [python, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", f"--nproc-per-node={processes}",
-            "--max-restarts=0", *worker]
+        return [python, "-m", *worker]
+    return [python, "-m", "accelerate.commands.launch", "--multi_gpu", f"--num_processes={processes}",
+            "--num_machines=1", "--main_process_port=0", "--mixed_precision=no", "--dynamo_backend=no",
+            "--max_restarts=0", "-m", *worker]
 
 
 def launch_env(processes: int, cpus: float | None = None) -> dict[str, str]:
-    """The environment torchrun's ranks get besides the worker's: the machine's CPUs (or the job's
-    ``cpus``) shared among them as ``OMP_NUM_THREADS`` (torchrun would give each one thread), unless
-    it is already set."""
+    """The environment the ranks get besides the worker's: the machine's CPUs (or the job's ``cpus``)
+    shared among them as ``OMP_NUM_THREADS`` (the launcher passes it on; without it each rank would
+    get one thread), unless it is already set."""
     if processes <= 1 or os.environ.get("OMP_NUM_THREADS"):
         return {}
     total = int(cpus) if cpus else (os.cpu_count() or 1)
@@ -77,11 +82,10 @@ class Group:
         if self.world == 1:
             return value
         import torch
-        import torch.distributed as dist
+        from accelerate.utils import reduce
 
         t = torch.tensor([float(value)], dtype=torch.float64, device=_device())
-        dist.all_reduce(t)
-        return float(t.item())
+        return float(reduce(t, reduction="sum").item())
 
     def sum_gradients(self, params: Sequence[Any], *extra: float) -> list[float]:
         """Sum the gradients of ``params`` (a missing one counts as zero) and ``extra`` numbers over
@@ -89,7 +93,7 @@ class Group:
         if self.world == 1:
             return list(extra)
         import torch
-        import torch.distributed as dist
+        from accelerate.utils import reduce
 
         grads = []
         for p in params:
@@ -98,7 +102,7 @@ class Group:
             grads.append(p.grad)
         flat = torch.cat([g.reshape(-1).float() for g in grads]
                          + [torch.tensor(extra, dtype=torch.float32, device=grads[0].device if grads else "cpu")])
-        dist.all_reduce(flat)
+        flat = reduce(flat, reduction="sum")
         at = 0
         for g in grads:
             g.copy_(flat[at:at + g.numel()].view_as(g))
@@ -110,11 +114,10 @@ class Group:
         if self.world == 1:
             return value
         import torch
-        import torch.distributed as dist
+        from accelerate.utils import broadcast
 
         t = torch.tensor([float(value)], dtype=torch.float64, device=_device())
-        dist.broadcast(t, src=0)
-        return float(t.item())
+        return float(broadcast(t, from_process=0).item())
 
     def any(self, flag: bool) -> bool:
         """True on every rank when ``flag`` is true on any (a cancel seen by one stops all at this step)."""
@@ -124,19 +127,19 @@ class Group:
 
     def barrier(self) -> None:
         if self.world > 1:
-            import torch.distributed as dist
+            from accelerate import PartialState
 
-            dist.barrier()
+            PartialState().wait_for_everyone()
 
 
 SINGLE = Group()
 _current = SINGLE
 
 
-def _device() -> str:
-    import torch.distributed as dist
+def _device() -> Any:
+    from accelerate import PartialState
 
-    return "cuda" if dist.get_backend() == "nccl" else "cpu"
+    return PartialState().device
 
 
 def current() -> Group:
@@ -145,26 +148,27 @@ def current() -> Group:
 
 
 def join(device: str = "auto") -> Group:
-    """Join the group ``torchrun`` set up (``RANK``, ``WORLD_SIZE`` in the environment): ``nccl`` with
-    one GPU per process when the job trains on CUDA, ``gloo`` otherwise. Without ``WORLD_SIZE`` > 1
-    this is :data:`SINGLE` and nothing is initialised."""
+    """Join the group the launcher set up (``RANK``, ``WORLD_SIZE`` in the environment) through
+    accelerate's ``PartialState``: ``nccl`` with one GPU per process when the job trains on CUDA,
+    ``gloo`` otherwise. Without ``WORLD_SIZE`` > 1 this is :data:`SINGLE` and nothing is initialised
+    (nor imported)."""
     global _current
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         _current = SINGLE
         return _current
     import torch
-    import torch.distributed as dist
+    from accelerate import PartialState
 
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     cuda = device in ("auto", "cuda") and torch.cuda.is_available()
-    if cuda:
-        if torch.cuda.device_count() <= local:
-            raise ConfigError(f"process {rank} of {world} needs GPU {local}, and this machine has "
-                              f"{torch.cuda.device_count()}", hint="ask for fewer processes (--processes/--gpus)")
-        torch.cuda.set_device(local)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    if cuda and torch.cuda.device_count() <= local:
+        raise ConfigError(f"process {rank} of {world} needs GPU {local}, and this machine has "
+                          f"{torch.cuda.device_count()}", hint="ask for fewer processes (--processes/--gpus)")
+    state = PartialState(cpu=not cuda)  # sets cuda:LOCAL_RANK as this process's device on CUDA
+    if state.num_processes != world or state.process_index != rank:
+        raise ConfigError(f"accelerate joined process {state.process_index} of {state.num_processes}, "
+                          f"the launcher started {rank} of {world}", hint="set no accelerate config for the job")
     _current = Group(rank=rank, world=world)
     return _current
 
@@ -173,8 +177,7 @@ def finish() -> None:
     """Leave the group (at the end of the worker)."""
     global _current
     if _current.world > 1:
-        import torch.distributed as dist
+        from accelerate import PartialState
 
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        PartialState().destroy_process_group()
     _current = SINGLE

@@ -7,7 +7,7 @@ outlives the command; :func:`stop_local` ends it and nothing else) and its addre
 ``<state>/ray.json``.
 
 The job's entrypoint is the same worker as the local backend's (``python -m promptops.finetune.worker
-JOB_ID``, under ``torchrun`` with N processes for ``processes``/``gpus`` N > 1), with the resources of ``metrics["resources"]`` (``entrypoint_num_cpus``,
+JOB_ID``, under ``accelerate launch`` with N processes for ``processes``/``gpus`` N > 1), with the resources of ``metrics["resources"]`` (``entrypoint_num_cpus``,
 ``entrypoint_num_gpus``, ``entrypoint_memory``); it writes progress, heartbeat, loss curve and metrics
 into the job record itself, so the database must be reachable from the cluster (a shared
 ``database_url``). Before submitting, the cluster's alive nodes are asked for those resources: when no
@@ -291,7 +291,7 @@ class RayBackend:
         submission = f"promptops-{job.id}" + (f"-r{resumes}" if resumes else "")
         try:
             processes = world_size(metrics.get("resources"))
-            argv = worker_argv(job.id, processes, python)  # under torchrun for N > 1
+            argv = worker_argv(job.id, processes, python)  # under accelerate launch for N > 1
             if processes > 1 and want["CPU"] and not env.get("OMP_NUM_THREADS"):
                 env.update(launch_env(processes, want["CPU"]))
             ray_id = c.submit_job(entrypoint=shlex.join(argv),

@@ -22,6 +22,7 @@ import resource
 import statistics
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -135,7 +136,7 @@ class LoraTrainer:
                  callbacks: Sequence[TrainerCallback] = ()):
         self.t_start = time.perf_counter()
         torch = require()
-        self.dist = distributed.current()  # world 1 unless the worker runs under torchrun
+        self.dist = distributed.current()  # world 1 unless the worker runs under accelerate launch
         self.config = c = _as_config(config)
         self.out = Path(out_dir)
         train_ex, val_ex = _train_and_val(c, train_data, val_data)
@@ -327,7 +328,9 @@ def _with_lora(model: Any, config: TrainConfig) -> Any:
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM")
     try:
-        model = get_peft_model(model, lora)
+        with warnings.catch_warnings():  # peft probes `is_gradient_checkpointing`, which transformers 5 deprecates
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            model = get_peft_model(model, lora)
     except ValueError as exc:
         raise ConfigError(f"LoRA target modules {config.target_modules} do not fit the base model: {exc}",
                           hint="Llama-style models: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj") from None

@@ -10,7 +10,7 @@ heartbeat interval ``job_heartbeat_s``, say) from :func:`promptops.config.load_c
 ``PROMPTOPS_JOB_TRAINER=module``, a test hook rather than a setting, swaps in another module with
 ``train`` (and optionally ``train_folds``) of the same signatures (tests use a fast fake).
 
-Under ``torchrun`` (a job with ``processes``/``gpus`` > 1, :mod:`.distributed`) every rank runs this
+Under ``accelerate launch`` (a job with ``processes``/``gpus`` > 1, :mod:`.distributed`) every rank runs this
 module: rank 0 is the worker described here (the record, checkpoints, the adapter); the other
 ranks only train their share (:meth:`Worker.follow`) and write nothing.
 """
