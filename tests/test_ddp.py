@@ -103,3 +103,45 @@ def test_two_gloo_processes_train_one_adapter_with_the_one_process_gradient(proj
     assert two.metrics["best_val_loss"] == pytest.approx(one.metrics["best_val_loss"], rel=1e-3)
     print(f"\n1 process: {one.metrics['train_time_s'] / 3:.2f} s/step; "
           f"2 processes: {two.metrics['train_time_s'] / 3:.2f} s/step")
+
+
+def _processes_of(job_id: str) -> list[int]:
+    """Live processes whose command line names the job (the launcher and every rank)."""
+    import os
+
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if job_id.encode() in cmd and state != "Z":
+            found.append(int(pid))
+    return found
+
+
+@pytest.mark.slow
+def test_cancelling_a_two_process_job_stops_every_rank_and_keeps_a_checkpoint(project):
+    pytest.importorskip("peft")
+    import time
+
+    config = load_config(project)
+    job = jobs.create(config, "greet", project / "data", {**SETTINGS, "max_steps": 200, "epochs": 100},
+                      resources={"processes": 2})
+    deadline = time.monotonic() + 300
+    while (jobs.get(config, job.id).progress or {}).get("step", 0) < 2:
+        assert time.monotonic() < deadline, open(job.log_path).read()
+        assert jobs.get(config, job.id).status in ("queued", "running"), jobs.get(config, job.id).error
+        time.sleep(0.5)
+    assert len(_processes_of(job.id)) >= 3  # the launcher and two ranks
+    cancelled = jobs.cancel(config, job.id, grace_s=60)
+    assert cancelled.status == "cancelled"
+    deadline = time.monotonic() + 60
+    while _processes_of(job.id) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_of(job.id) == [], "a rank outlived the cancel"
+    assert jobs.get(config, job.id).status == "cancelled"
+    assert (project / ".promptops" / "jobs" / job.id / "adapter" / "checkpoint.json").is_file()
+    log = open(job.log_path).read()
+    assert "cancelled; a checkpoint was kept" in log and "rank 1 of 2: cancelled" in log, log

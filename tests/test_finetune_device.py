@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import pytest
 
 from promptops.errors import ConfigError
@@ -53,9 +56,31 @@ def test_gradient_checkpointing_trains_to_the_same_losses(tmp_path):
 
     tok = char_tokenizer()
     runs = []
+    warnings.simplefilter("error", FutureWarning)  # no deprecated transformers call on the way
     for on in (False, True):
         res = trainer.train(cfg(max_steps=2, eval_generate=False, gradient_checkpointing=on), DATA[:8], DATA[8:],
                             tmp_path / str(on), model=tiny_model(tok), tokenizer=tok)
         assert res.status == "succeeded"
         runs.append([x["loss"] for x in res.metrics["losses"]])
     assert runs[0] == pytest.approx(runs[1], rel=1e-4)
+
+
+def test_fp16_trains_with_loss_scaling(tmp_path):
+    """precision=fp16 computes under float16 autocast with a GradScaler (float16 gradients underflow
+    without one); the losses stay finite and close to the float32 run's."""
+    pytest.importorskip("peft")
+    from promptops.finetune import trainer
+    from tests.test_trainer import DATA, cfg, char_tokenizer, tiny_model
+
+    tok = char_tokenizer()
+    losses, scalers = [], []
+    for precision in ("fp32", "fp16"):
+        t = trainer.LoraTrainer(cfg(max_steps=2, eval_generate=False, precision=precision), DATA[:8], DATA[8:],
+                                tmp_path / precision, model=tiny_model(tok), tokenizer=tok)
+        scalers.append(t.scaler)
+        res = t.fit()
+        assert res.status == "succeeded"
+        losses.append([x["loss"] for x in res.metrics["losses"]])
+    assert scalers[0] is None and scalers[1] is not None and scalers[1].is_enabled()
+    assert all(math.isfinite(x) for x in losses[1])
+    assert losses[1][0] == pytest.approx(losses[0][0], rel=2e-2)  # the same first batch, float16 compute

@@ -69,7 +69,11 @@ def place(model: Any, config: Any) -> tuple[Any, str, Any]:
     device = pick_device(getattr(config, "device", "auto"))
     dtype = pick_dtype(device, getattr(config, "precision", "auto"))
     if getattr(config, "gradient_checkpointing", False) and hasattr(model, "gradient_checkpointing_enable"):
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers 5's name; the old one warns
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()  # LoRA: the frozen embeddings must still pass gradients on
         if hasattr(model, "config"):

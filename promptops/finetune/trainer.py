@@ -149,6 +149,8 @@ class LoraTrainer:
         self.train_enc, self.val_enc, self.lengths = encode_all(tokenizer, train_ex, val_ex, c.max_length)
         self.model, self.device, self.dtype = place(_with_lora(model, c), c)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+        # fp16 compute needs loss scaling (small gradients underflow in float16); bf16 and fp32 do not
+        self.scaler = torch.amp.GradScaler(self.device) if self.dtype == torch.float16 else None
         self.optimizer = torch.optim.AdamW(self.params, lr=c.learning_rate, weight_decay=c.weight_decay)
         self.steps_per_epoch = math.ceil(math.ceil(len(self.train_enc) / c.batch_size) / c.grad_accum)
         self.total_steps = c.epochs * self.steps_per_epoch
@@ -246,15 +248,22 @@ class LoraTrainer:
         for m in micro:  # token-weighted mean over the whole accumulated batch
             with autocast(self.device, self.dtype):
                 loss, _ = loss_sum(self.model, m)
-            (loss / max(n_tok, 1)).backward()
+            scaled = loss / max(n_tok, 1)
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             step_loss += loss.item() / max(n_tok, 1)
             seen += len(m["input_ids"])
         step_loss, seen = self.dist.sum_gradients(self.params, step_loss, seen)  # ranks: the one-process gradient
         self.examples_seen += int(seen)
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)  # the summed gradients are equal on every rank: one skip decision
         if self.config.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
         lr = self.scheduler.get_last_lr()[0]  # the rate this step used
-        self.optimizer.step()
+        if self.scaler:
+            self.scaler.step(self.optimizer)  # skipped when a gradient overflowed; the scale is lowered
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
