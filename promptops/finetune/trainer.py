@@ -22,7 +22,6 @@ import resource
 import statistics
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -337,8 +336,7 @@ def _with_lora(model: Any, config: TrainConfig) -> Any:
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=list(config.target_modules), bias="none", task_type="CAUSAL_LM")
     try:
-        with warnings.catch_warnings():  # peft probes `is_gradient_checkpointing`, which transformers 5 deprecates
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        with localmodels.quiet_peft():
             model = get_peft_model(model, lora)
     except ValueError as exc:
         raise ConfigError(f"LoRA target modules {config.target_modules} do not fit the base model: {exc}",

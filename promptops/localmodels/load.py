@@ -6,13 +6,15 @@ resolved first, so a wrong name fails without importing them.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import warnings
+from typing import Any, Iterator
 
 from .._util.lazy import collector_paused
 from ..errors import ModelError
 from .resolve import resolve_adapter, resolve_base
 
-__all__ = ["load", "set_pad_token"]
+__all__ = ["load", "quiet_peft", "set_pad_token"]
 
 
 def load(base: str, adapter: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
@@ -42,7 +44,8 @@ def load(base: str, adapter: str | None = None, dtype: Any = None) -> tuple[Any,
         with collector_paused():
             from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(adapter_dir))
+        with quiet_peft():
+            model = PeftModel.from_pretrained(model, str(adapter_dir))
     model.eval()
     tokenizer.padding_side = "left"
     set_pad_token(tokenizer)
@@ -55,3 +58,12 @@ def set_pad_token(tokenizer: Any) -> Any:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     return tokenizer
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Around peft wrapping a model: peft probes ``is_gradient_checkpointing``, which transformers 5
+    deprecates with a FutureWarning on every load; that one warning is dropped, nothing else."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
