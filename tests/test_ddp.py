@@ -142,6 +142,9 @@ def test_cancelling_a_two_process_job_stops_every_rank_and_keeps_a_checkpoint(pr
         time.sleep(0.2)
     assert _processes_of(job.id) == [], "a rank outlived the cancel"
     assert jobs.get(config, job.id).status == "cancelled"
-    assert (project / ".promptops" / "jobs" / job.id / "adapter" / "checkpoint.json").is_file()
+    from promptops.finetune.state import find_checkpoint, read_checkpoint
+
+    ckpt = find_checkpoint(project / ".promptops" / "jobs" / job.id / "adapter")
+    assert ckpt is not None and read_checkpoint(ckpt)["state"].step >= 2  # resume continues from there
     log = open(job.log_path).read()
     assert "cancelled; a checkpoint was kept" in log and "rank 1 of 2: cancelled" in log, log
