@@ -1,4 +1,4 @@
-"""Benchmark: one LoRA job trained by 1 process against 2 data-parallel processes (torchrun, gloo, CPU).
+"""Benchmark: one LoRA job trained by 1 process against 2 data-parallel processes (accelerate launch, gloo, CPU).
 
     HF_HUB_OFFLINE=1 LITELLM_LOCAL_MODEL_COST_MAP=True PYTHONPATH=. .venv/bin/python bench/bench_ddp.py \
         [--runs 1] [--steps 4] [--out bench/out/ddp.json]
