@@ -210,6 +210,18 @@ def row(what: str, stats: TreeStats | None = None, *, wall: float | None = None,
     return "| " + " | ".join(cells) + " |"
 
 
+def small_eval_rows(folder: Path, url: str, conc: int, ms: int, repeat: int) -> list[str]:
+    """A 20-case eval (1 model, no cache): its first run (which compiles the plan) and the median of
+    ``repeat`` runs with the plan on disk."""
+    make_project(folder, url, 20, conc)
+    stats, rep = promptops_eval(folder, "--models", "m1", "--no-cache")
+    rows = [row(f"promptops: a 20-case eval, 1 model, {ms} ms, no cache, first run", stats, calls_s=rep["calls_s"],
+                calls=20)]
+    stats, rep, spread = median_run([promptops_eval(folder, "--models", "m1", "--no-cache") for _ in range(repeat)])
+    return rows + [row("promptops: the same 20-case eval, plans on disk", stats, calls_s=rep["calls_s"],
+                       spread=spread, calls=20)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=1000)
@@ -256,12 +268,7 @@ def main() -> None:
                     stats, rep, spread = median_run(got)
                     rows.append(row(f"promptops, {name}: {calls:,} calls, {ms} ms", stats, calls_s=rep["calls_s"],
                                     limit=limit3, spread=spread, calls=calls))
-                small = Path(tmp) / "small"
-                make_project(small, url, 20, conc)
-                got = [promptops_eval(small, "--models", "m1", "--no-cache") for _ in range(args.cached_repeat)]
-                stats, rep, spread = median_run(got)
-                rows.append(row(f"promptops: a 20-case eval, 1 model, {ms} ms, no cache", stats, calls_s=rep["calls_s"],
-                                spread=spread, calls=20))
+            rows += small_eval_rows(Path(tmp) / "small", url, conc, ms, args.cached_repeat)
             ours, warm, theirs = [], [], []
             for i in range(0 if args.only_compare else args.repeat):
                 shutil.rmtree(folder / ".promptops", ignore_errors=True)
@@ -329,21 +336,6 @@ def main() -> None:
                             calls_s=rep["calls_s"], limit=slow))
     finally:
         server.terminate()
-    if not args.only_compare:
-        server, url = start_server(args.latency)
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                small = Path(tmp) / "small"
-                make_project(small, url, 20, conc)
-                first = promptops_eval(small, "--models", "m1", "--no-cache")  # compiles the plan
-                rows.append(row(f"promptops: a 20-case eval, 1 model, {ms} ms, no cache, first run", first[0],
-                                calls_s=first[1]["calls_s"], calls=20))
-                got = [promptops_eval(small, "--models", "m1", "--no-cache") for _ in range(args.cached_repeat)]
-                stats, rep, spread = median_run(got)
-                rows.append(row("promptops: the same 20-case eval, plans on disk", stats, calls_s=rep["calls_s"],
-                                spread=spread, calls=20))
-        finally:
-            server.terminate()
     print_table(args, rows, ms, conc, limit3, limit1, calls, cases)
 
 

@@ -165,10 +165,7 @@ def join(device: str = "auto") -> Group:
     if cuda and torch.cuda.device_count() <= local:
         raise ConfigError(f"process {rank} of {world} needs GPU {local}, and this machine has "
                           f"{torch.cuda.device_count()}", hint="ask for fewer processes (--processes/--gpus)")
-    state = PartialState(cpu=not cuda)  # sets cuda:LOCAL_RANK as this process's device on CUDA
-    if state.num_processes != world or state.process_index != rank:
-        raise ConfigError(f"accelerate joined process {state.process_index} of {state.num_processes}, "
-                          f"the launcher started {rank} of {world}", hint="set no accelerate config for the job")
+    PartialState(cpu=not cuda)  # reads the same RANK/WORLD_SIZE; sets cuda:LOCAL_RANK as the device on CUDA
     _current = Group(rank=rank, world=world)
     return _current
 
